@@ -1,0 +1,299 @@
+/* Copyright (c) 2026 dovecot-coi authors, see the included COPYING file */
+
+#include "lib.h"
+#include "istream.h"
+#include "str-sanitize.h"
+#include "mail-storage-private.h"
+#include "mail-namespace.h"
+#include "coi-common.h"
+#include "coi-user.h"
+#include "coi-storage.h"
+#include "coi-config.h"
+
+/* Validated attributes bypass the attribute quota, so a value longer than
+   any valid one is refused before it is read. */
+#define COI_CONFIG_VALUE_MAX_LEN 64
+
+static const char *const coi_message_filter_names[] = {
+	[COI_MESSAGE_FILTER_NONE] = "none",
+	[COI_MESSAGE_FILTER_ACTIVE] = "active",
+	[COI_MESSAGE_FILTER_SEEN] = "seen",
+};
+
+static const char *
+coi_config_invalid_value(const char *name, const char *value)
+{
+	return t_strdup_printf("invalid value for %s%s: \"%s\"",
+			       COI_METADATA_PRIVATE_CONFIG, name,
+			       str_sanitize(value, COI_CONFIG_VALUE_MAX_LEN));
+}
+
+int coi_config_parse_enabled(const char *value, bool *enabled_r,
+			     const char **error_r)
+{
+	if (value == NULL || strcmp(value, "yes") == 0) {
+		*enabled_r = value != NULL;
+		return 0;
+	}
+	*error_r = coi_config_invalid_value(COI_CONFIG_ENABLED, value);
+	return -1;
+}
+
+int coi_config_parse_message_filter(const char *value,
+				    enum coi_message_filter *filter_r,
+				    const char **error_r)
+{
+	unsigned int i;
+
+	if (value == NULL) {
+		*filter_r = COI_MESSAGE_FILTER_NONE;
+		return 0;
+	}
+	for (i = 0; i < N_ELEMENTS(coi_message_filter_names); i++) {
+		if (strcmp(value, coi_message_filter_names[i]) == 0) {
+			*filter_r = (enum coi_message_filter)i;
+			return 0;
+		}
+	}
+	*error_r = coi_config_invalid_value(COI_CONFIG_MESSAGE_FILTER, value);
+	return -1;
+}
+
+const char *coi_message_filter_to_str(enum coi_message_filter filter)
+{
+	i_assert(filter < N_ELEMENTS(coi_message_filter_names));
+	return coi_message_filter_names[filter];
+}
+
+/*
+ * Internal attributes
+ */
+
+static struct coi_user *
+coi_attr_get_user(struct mailbox_transaction_context *t)
+{
+	struct coi_user *cuser =
+		COI_USER_CONTEXT(mailbox_list_get_user(t->box->list));
+
+	/* Registration is per process, but COI is per user: a user without
+	   the plugin must not get half of it. */
+	if (cuser == NULL) {
+		mail_storage_set_error(t->box->storage, MAIL_ERROR_NOTPOSSIBLE,
+				       "COI is not available for this user");
+	}
+	return cuser;
+}
+
+static int
+coi_attr_value_get(struct mailbox_transaction_context *t, const char *name,
+		   const struct mail_attribute_value *value,
+		   const char **str_r)
+{
+	uoff_t size;
+
+	if (value->value_stream != NULL &&
+	    (i_stream_get_size(value->value_stream, TRUE, &size) <= 0 ||
+	     size > COI_CONFIG_VALUE_MAX_LEN)) {
+		mail_storage_set_error(t->box->storage, MAIL_ERROR_PARAMS,
+			t_strdup_printf("invalid value for %s%s: too long",
+					COI_METADATA_PRIVATE_CONFIG, name));
+		return -1;
+	}
+	return mailbox_attribute_value_to_string(t->box->storage, value,
+						 str_r);
+}
+
+static int
+coi_attr_enabled_set(struct mailbox_transaction_context *t,
+		     const char *key ATTR_UNUSED,
+		     const struct mail_attribute_value *value)
+{
+	struct coi_user *cuser;
+	const char *str, *error;
+	bool enabled;
+
+	if ((cuser = coi_attr_get_user(t)) == NULL ||
+	    coi_attr_value_get(t, COI_CONFIG_ENABLED, value, &str) < 0)
+		return -1;
+	if (coi_config_parse_enabled(str, &enabled, &error) < 0) {
+		mail_storage_set_error(t->box->storage, MAIL_ERROR_PARAMS,
+				       error);
+		return -1;
+	}
+	/* The spec wants the folders in place before the tagged OK. */
+	if (enabled && coi_storage_folders_ensure(cuser, t->box->storage) < 0)
+		return -1;
+	e_debug(event_create_passthrough(cuser->event)->
+		set_name("coi_config_changed")->
+		add_str("key", COI_CONFIG_ENABLED)->
+		add_str("value", enabled ? "yes" : "")->event(),
+		"COI %s", enabled ? "enabled" : "disabled");
+	return 0;
+}
+
+static int
+coi_attr_message_filter_set(struct mailbox_transaction_context *t,
+			    const char *key ATTR_UNUSED,
+			    const struct mail_attribute_value *value)
+{
+	enum coi_message_filter filter;
+	struct coi_user *cuser;
+	const char *str, *error;
+
+	if ((cuser = coi_attr_get_user(t)) == NULL ||
+	    coi_attr_value_get(t, COI_CONFIG_MESSAGE_FILTER, value, &str) < 0)
+		return -1;
+	if (coi_config_parse_message_filter(str, &filter, &error) < 0) {
+		mail_storage_set_error(t->box->storage, MAIL_ERROR_PARAMS,
+				       error);
+		return -1;
+	}
+	/* Server spec: filtering needs Chats, so it must exist now. */
+	if (filter != COI_MESSAGE_FILTER_NONE &&
+	    coi_storage_folders_ensure(cuser, t->box->storage) < 0)
+		return -1;
+	e_debug(event_create_passthrough(cuser->event)->
+		set_name("coi_config_changed")->
+		add_str("key", COI_CONFIG_MESSAGE_FILTER)->
+		add_str("value", coi_message_filter_to_str(filter))->event(),
+		"Message filter is %s", coi_message_filter_to_str(filter));
+	return 0;
+}
+
+static int
+coi_attr_mailbox_root_get(struct mailbox *box, const char *key ATTR_UNUSED,
+			  struct mail_attribute_value *value_r)
+{
+	struct coi_user *cuser =
+		COI_USER_CONTEXT(mailbox_list_get_user(box->list));
+
+	if (cuser == NULL)
+		return 0;
+	value_r->value = cuser->root;
+	return 1;
+}
+
+static int
+coi_attr_mailbox_root_set(struct mailbox_transaction_context *t,
+			  const char *key ATTR_UNUSED,
+			  const struct mail_attribute_value *value ATTR_UNUSED)
+{
+	/* The admin's coi_mailbox_root setting is the only source. */
+	mail_storage_set_error(t->box->storage, MAIL_ERROR_PARAMS,
+		"unable to set "COI_METADATA_PRIVATE_CONFIG
+		COI_CONFIG_MAILBOX_ROOT);
+	return -1;
+}
+
+static const struct mailbox_attribute_internal coi_config_attributes[] = {
+	{
+		.type = MAIL_ATTRIBUTE_TYPE_PRIVATE,
+		.key = COI_ATTR_ENABLED,
+		.rank = MAIL_ATTRIBUTE_INTERNAL_RANK_OVERRIDE,
+		.flags = MAIL_ATTRIBUTE_INTERNAL_FLAG_VALIDATED,
+		.set = coi_attr_enabled_set,
+	},
+	{
+		.type = MAIL_ATTRIBUTE_TYPE_PRIVATE,
+		.key = COI_ATTR_MAILBOX_ROOT,
+		.rank = MAIL_ATTRIBUTE_INTERNAL_RANK_AUTHORITY,
+		.flags = MAIL_ATTRIBUTE_INTERNAL_FLAG_VALIDATED,
+		.get = coi_attr_mailbox_root_get,
+		.set = coi_attr_mailbox_root_set,
+	},
+	{
+		.type = MAIL_ATTRIBUTE_TYPE_PRIVATE,
+		.key = COI_ATTR_MESSAGE_FILTER,
+		.rank = MAIL_ATTRIBUTE_INTERNAL_RANK_OVERRIDE,
+		.flags = MAIL_ATTRIBUTE_INTERNAL_FLAG_VALIDATED,
+		.set = coi_attr_message_filter_set,
+	},
+};
+
+void coi_config_attributes_register(void)
+{
+	mailbox_attribute_register_internals(coi_config_attributes,
+		N_ELEMENTS(coi_config_attributes));
+}
+
+void coi_config_attributes_unregister(void)
+{
+	mailbox_attribute_unregister_internals(coi_config_attributes,
+		N_ELEMENTS(coi_config_attributes));
+}
+
+/*
+ * Reading and writing
+ */
+
+/* The server attributes live in the INBOX; like IMAP's server METADATA,
+   they must not depend on the INBOX's ACLs. */
+static struct mailbox *coi_config_server_box(struct coi_user *cuser)
+{
+	struct mail_namespace *ns =
+		mail_namespace_find_inbox(cuser->user->namespaces);
+
+	return mailbox_alloc(ns->list, "INBOX", MAILBOX_FLAG_IGNORE_ACLS |
+			     MAILBOX_FLAG_ATTRIBUTE_SESSION);
+}
+
+int coi_config_read(struct coi_user *cuser, struct coi_config *config_r)
+{
+	struct mailbox *box = coi_config_server_box(cuser);
+	struct mail_attribute_value enabled, filter;
+	const char *error;
+	int ret = 0;
+
+	i_zero(config_r);
+	if (mailbox_attribute_get(box, MAIL_ATTRIBUTE_TYPE_PRIVATE,
+				  COI_ATTR_ENABLED, &enabled) < 0 ||
+	    mailbox_attribute_get(box, MAIL_ATTRIBUTE_TYPE_PRIVATE,
+				  COI_ATTR_MESSAGE_FILTER, &filter) < 0) {
+		e_error(cuser->event, "Failed to read the COI configuration: %s",
+			mailbox_get_last_internal_error(box, NULL));
+		ret = -1;
+	} else {
+		/* Spec: anything but "yes" means disabled. A filter value
+		   that got past validation (e.g. written straight into the
+		   dict) is no reason to file mail anywhere unusual. */
+		config_r->enabled = enabled.value != NULL &&
+			strcmp(enabled.value, "yes") == 0;
+		if (coi_config_parse_message_filter(filter.value,
+				&config_r->filter, &error) < 0) {
+			e_warning(cuser->event, "Ignoring stored %s", error);
+			config_r->filter = COI_MESSAGE_FILTER_NONE;
+		}
+	}
+	mailbox_free(&box);
+	return ret;
+}
+
+int coi_config_set_enabled(struct coi_user *cuser, bool enabled)
+{
+	struct mailbox *box = coi_config_server_box(cuser);
+	struct mailbox_transaction_context *t;
+	struct mail_attribute_value value;
+	int ret = 0;
+
+	i_zero(&value);
+	value.value = enabled ? "yes" : NULL;
+	if (mailbox_open(box) < 0)
+		ret = -1;
+	else {
+		t = mailbox_transaction_begin(box,
+			MAILBOX_TRANSACTION_FLAG_EXTERNAL, __func__);
+		if (mailbox_attribute_set(t, MAIL_ATTRIBUTE_TYPE_PRIVATE,
+					  COI_ATTR_ENABLED, &value) < 0) {
+			mailbox_transaction_rollback(&t);
+			ret = -1;
+		} else if (mailbox_transaction_commit(&t) < 0)
+			ret = -1;
+	}
+	if (ret < 0) {
+		e_error(cuser->event, "Failed to %s COI: %s",
+			enabled ? "enable" : "disable",
+			mailbox_get_last_internal_error(box, NULL));
+	}
+	mailbox_free(&box);
+	return ret;
+}

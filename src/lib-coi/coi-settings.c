@@ -1,0 +1,103 @@
+/* Copyright (c) 2026 dovecot-coi authors, see the included COPYING file */
+
+#include "lib.h"
+#include "str-sanitize.h"
+#include "unichar.h"
+#include "mail-user.h"
+#include "coi-common.h"
+#include "coi-settings.h"
+
+#include <stddef.h>
+
+/* One row per setting. A parser gets the raw string (never NULL: the default
+   is substituted first) and stores the parsed value at dest. */
+struct coi_setting_def {
+	const char *name;
+	const char *default_value;
+	size_t offset;
+	int (*parse)(struct mail_user *user, const char *value, void *dest,
+		     const char **error_r);
+};
+
+static int
+coi_setting_parse_string(struct mail_user *user, const char *value,
+			 void *dest, const char **error_r ATTR_UNUSED)
+{
+	*(const char **)dest = p_strdup(user->pool, value);
+	return 0;
+}
+
+static const struct coi_setting_def coi_setting_defs[] = {
+	/* Checked against the user's namespaces once they exist, see
+	   coi_user_root_init(). */
+	{ COI_SETTING_MAILBOX_ROOT, COI_MAILBOX_ROOT_DEFAULT,
+	  offsetof(struct coi_settings, mailbox_root),
+	  coi_setting_parse_string },
+};
+
+int coi_settings_parse(struct mail_user *user, struct coi_settings *set_r,
+		       const char **error_r)
+{
+	const char *value, *error;
+	unsigned int i;
+
+	i_zero(set_r);
+	for (i = 0; i < N_ELEMENTS(coi_setting_defs); i++) {
+		const struct coi_setting_def *def = &coi_setting_defs[i];
+
+		value = mail_user_plugin_getenv(user, def->name);
+		if (value == NULL)
+			value = def->default_value;
+		if (def->parse(user, value, PTR_OFFSET(set_r, def->offset),
+			       &error) < 0) {
+			*error_r = t_strdup_printf("Invalid %s '%s': %s",
+				def->name, str_sanitize(value, 128), error);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+int coi_mailbox_root_verify(const char *name, char sep, const char **error_r)
+{
+	const char *p;
+
+	if (name[0] == '\0') {
+		*error_r = "Mailbox root is empty";
+		return -1;
+	}
+	if (name[0] == sep) {
+		*error_r = t_strdup_printf(
+			"Mailbox root begins with the hierarchy separator '%c'",
+			sep);
+		return -1;
+	}
+	for (p = name; *p != '\0'; p++) {
+		if (*p == '*' || *p == '%') {
+			*error_r = t_strdup_printf(
+				"Mailbox root contains the wildcard '%c'", *p);
+			return -1;
+		}
+		if ((unsigned char)*p < 0x20 || *p == 0x7f) {
+			*error_r = "Mailbox root contains control characters";
+			return -1;
+		}
+		if (*p == sep && p[1] == sep) {
+			*error_r = t_strdup_printf(
+				"Mailbox root contains a doubled hierarchy "
+				"separator '%c%c'", sep, sep);
+			return -1;
+		}
+	}
+	if (p[-1] == sep) {
+		*error_r = t_strdup_printf(
+			"Mailbox root ends with the hierarchy separator '%c'",
+			sep);
+		return -1;
+	}
+	if (!uni_utf8_str_is_valid(name)) {
+		*error_r = "Mailbox root is not valid UTF-8";
+		return -1;
+	}
+	return 0;
+}

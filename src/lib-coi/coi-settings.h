@@ -1,0 +1,24 @@
+#ifndef COI_SETTINGS_H
+#define COI_SETTINGS_H
+
+struct mail_user;
+
+#define COI_SETTING_MAILBOX_ROOT "coi_mailbox_root"
+
+/* Admin settings (plugin { } block or userdb), parsed once per user. */
+struct coi_settings {
+	const char *mailbox_root;
+};
+
+/* Read every coi_* setting of the user into set_r, applying defaults.
+   Strings are allocated from the user's pool. Returns 0 on success, -1 with
+   error_r naming the setting and the value when one is invalid. */
+int coi_settings_parse(struct mail_user *user, struct coi_settings *set_r,
+		       const char **error_r);
+
+/* Check a mailbox root name relative to its namespace (prefix removed)
+   whose hierarchy separator is sep. Returns 0 if it is usable, -1 with
+   error_r saying why not. */
+int coi_mailbox_root_verify(const char *name, char sep, const char **error_r);
+
+#endif

@@ -1,0 +1,23 @@
+#ifndef COI_STORAGE_H
+#define COI_STORAGE_H
+
+struct module;
+struct mail_storage;
+struct coi_user;
+
+/* The hooks every COI plugin installs: user context, mailbox root, and the
+   folder semantics of the server spec (CREATE, DELETE and RENAME of Chats
+   enable or disable COI). */
+extern const struct mail_storage_hooks coi_mail_storage_hooks;
+
+/* Install the hooks for users that load module (NULL: for every user, as
+   unit tests want) and register the METADATA attributes. */
+void coi_storage_init(struct module *module);
+void coi_storage_deinit(void);
+
+/* Create <root>/Chats and <root>/Contacts where missing and subscribe both.
+   Returns 0, or -1 with the error copied to error_storage. */
+int coi_storage_folders_ensure(struct coi_user *cuser,
+			       struct mail_storage *error_storage);
+
+#endif

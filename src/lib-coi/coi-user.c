@@ -1,0 +1,160 @@
+/* Copyright (c) 2026 dovecot-coi authors, see the included COPYING file */
+
+#include "lib.h"
+#include "str-sanitize.h"
+#include "mail-storage.h"
+#include "mail-namespace.h"
+#include "coi-common.h"
+#include "coi-user.h"
+
+struct event_category event_category_coi = {
+	.name = "coi",
+};
+
+struct coi_user_module coi_user_module =
+	MODULE_CONTEXT_INIT(&mail_user_module_register);
+
+static void coi_user_deinit(struct mail_user *user)
+{
+	struct coi_user *cuser = COI_USER_CONTEXT_REQUIRE(user);
+
+	event_unref(&cuser->event);
+	cuser->module_ctx.super.deinit(user);
+}
+
+void coi_user_created(struct mail_user *user)
+{
+	struct mail_user_vfuncs *v = user->vlast;
+	const struct mail_storage_settings *mail_set;
+	struct coi_user *cuser;
+	const char *error;
+
+	/* Raw users (LMTP's incoming mail) and the owners of shared
+	   namespaces are not COI users. */
+	if (user->autocreated)
+		return;
+
+	cuser = p_new(user->pool, struct coi_user, 1);
+	cuser->user = user;
+	cuser->module_ctx.super = *v;
+	user->vlast = &cuser->module_ctx.super;
+	v->deinit = coi_user_deinit;
+	MODULE_CONTEXT_SET(user, coi_user_module, cuser);
+
+	cuser->event = event_create(user->event);
+	event_add_category(cuser->event, &event_category_coi);
+	event_set_append_log_prefix(cuser->event, "coi: ");
+
+	if (coi_settings_parse(user, &cuser->set, &error) < 0) {
+		user->error = p_strdup_printf(user->pool, "coi: %s", error);
+		return;
+	}
+
+	/* The per-user COI configuration is kept in mail attributes; without
+	   a dict for them COI can be neither configured nor read. */
+	mail_set = mail_user_set_get_storage_set(user);
+	if (*mail_set->mail_attribute_dict == '\0') {
+		user->error = p_strdup(user->pool,
+			"coi: mail_attribute_dict is not set, but COI keeps "
+			"the user's configuration in mail attributes "
+			"(e.g. mail_attribute_dict = file:%h/dovecot-attributes)");
+	}
+}
+
+int coi_mailbox_root_resolve(struct mail_namespace *namespaces,
+			     const char *setting, struct mail_namespace **ns_r,
+			     const char **vname_r, const char **error_r)
+{
+	struct mail_namespace *ns, *inbox_ns;
+	const char *vname = setting, *error;
+
+	inbox_ns = mail_namespace_find_inbox(namespaces);
+	ns = mail_namespace_find(namespaces, setting);
+	if (ns->prefix_len == 0 && ns != inbox_ns && inbox_ns != NULL) {
+		/* no namespace prefix given: relative to the INBOX namespace
+		   (whose prefix is e.g. "INBOX.") */
+		ns = inbox_ns;
+		vname = t_strconcat(ns->prefix, setting, NULL);
+	}
+	if (ns->type != MAIL_NAMESPACE_TYPE_PRIVATE) {
+		*error_r = t_strdup_printf(
+			"Mailbox root is in the %s namespace '%s', "
+			"not in a private one",
+			ns->type == MAIL_NAMESPACE_TYPE_SHARED ?
+			"shared" : "public", ns->prefix);
+		return -1;
+	}
+	if (coi_mailbox_root_verify(vname + ns->prefix_len,
+				    mail_namespace_get_sep(ns), &error) < 0) {
+		*error_r = error;
+		return -1;
+	}
+	*ns_r = ns;
+	*vname_r = vname;
+	return 0;
+}
+
+static int coi_user_root_init(struct coi_user *cuser,
+			      struct mail_namespace *namespaces,
+			      const char **error_r)
+{
+	struct mail_user *user = cuser->user;
+	struct mailbox *box;
+	const char *root;
+	char sep;
+	int ret = 0;
+
+	if (coi_mailbox_root_resolve(namespaces, cuser->set.mailbox_root,
+				     &cuser->root_ns, &root, error_r) < 0)
+		return -1;
+	sep = mail_namespace_get_sep(cuser->root_ns);
+	cuser->root = p_strdup(user->pool, root);
+	cuser->chats = p_strdup_printf(user->pool, "%s%c%s",
+				       root, sep, COI_MAILBOX_CHATS);
+	cuser->contacts = p_strdup_printf(user->pool, "%s%c%s",
+					  root, sep, COI_MAILBOX_CONTACTS);
+
+	/* Let the storage judge the name too (e.g. '.' in a Maildir++
+	   layout that uses '/' as separator). */
+	box = mailbox_alloc(cuser->root_ns->list, cuser->chats, 0);
+	if (mailbox_verify_create_name(box) < 0) {
+		*error_r = t_strdup_printf("Mailbox name '%s' is not valid: %s",
+			cuser->chats, mailbox_get_last_error(box, NULL));
+		ret = -1;
+	}
+	mailbox_free(&box);
+	if (ret == 0)
+		e_debug(cuser->event, "Mailbox root is '%s'", cuser->root);
+	return ret;
+}
+
+void coi_user_namespaces_created(struct mail_namespace *namespaces)
+{
+	struct mail_user *user = namespaces->user;
+	struct coi_user *cuser = COI_USER_CONTEXT(user);
+	const char *error;
+
+	if (cuser == NULL || user->error != NULL)
+		return;
+	if (coi_user_root_init(cuser, namespaces, &error) < 0) {
+		user->error = p_strdup_printf(user->pool,
+			"coi: Invalid %s '%s': %s", COI_SETTING_MAILBOX_ROOT,
+			str_sanitize(cuser->set.mailbox_root, 128), error);
+	}
+}
+
+bool coi_user_is_chats(struct coi_user *cuser, struct mail_namespace *ns,
+		       const char *vname, bool or_parent)
+{
+	size_t len;
+
+	if (ns != cuser->root_ns)
+		return FALSE;
+	if (strcmp(vname, cuser->chats) == 0)
+		return TRUE;
+	if (!or_parent)
+		return FALSE;
+	len = strlen(vname);
+	return strncmp(cuser->chats, vname, len) == 0 &&
+		cuser->chats[len] == mail_namespace_get_sep(ns);
+}

@@ -1,0 +1,402 @@
+/* Copyright (c) 2026 dovecot-coi authors, see the included COPYING file */
+
+/* Storage-level tests: a real maildir user in ./.test-home with the COI
+   hooks installed, no running Dovecot. */
+
+#include "lib.h"
+#include "master-service.h"
+#include "mail-namespace.h"
+#include "mailbox-list-private.h"
+#include "mail-storage-private.h"
+#include "test-common.h"
+#include "test-mail-storage-common.h"
+#include "coi-common.h"
+#include "coi-user.h"
+#include "coi-config.h"
+#include "coi-storage.h"
+
+static struct test_mail_storage_ctx *ctx;
+
+static void test_user_init(const char *prefix, const char *sep,
+			   const char *root)
+{
+	const char *const extra[] = {
+		t_strdup_printf("mail_attribute_dict=file:%sattributes",
+				ctx->home_root),
+		t_strdup_printf("namespace/inbox/prefix=%s", prefix),
+		"namespace/inbox/mailbox=Trash",
+		"namespace/inbox/mailbox/Trash/name=Trash",
+		"namespace/inbox/mailbox/Trash/special_use=\\Trash",
+		root == NULL ? NULL :
+			t_strdup_printf("plugin/coi_mailbox_root=%s", root),
+		NULL
+	};
+	struct test_mail_storage_settings set = {
+		.driver = "maildir",
+		.driver_opts = "",
+		.hierarchy_sep = sep,
+		.extra_input = extra,
+	};
+
+	test_mail_storage_init_user(ctx, &set);
+}
+
+static struct coi_user *test_cuser(void)
+{
+	return COI_USER_CONTEXT_REQUIRE(ctx->user);
+}
+
+static struct mailbox *test_box(const char *vname)
+{
+	struct mail_namespace *ns =
+		mail_namespace_find(ctx->user->namespaces, vname);
+
+	return mailbox_alloc(ns->list, vname, 0);
+}
+
+/* Set a server attribute the way IMAP SETMETADATA does with
+   imap_metadata = no (validated only). Returns the mail_error, or
+   MAIL_ERROR_NONE on success; error_r gets the client-visible text. */
+static enum mail_error
+test_attr_set(const char *key, const char *value, const char **error_r)
+{
+	struct mailbox *box = test_box("INBOX");
+	struct mailbox_transaction_context *t;
+	struct mail_attribute_value avalue;
+	enum mail_error error = MAIL_ERROR_NONE;
+
+	*error_r = NULL;
+	i_zero(&avalue);
+	avalue.value = value;
+	test_assert(mailbox_open(box) == 0);
+	t = mailbox_transaction_begin(box, MAILBOX_TRANSACTION_FLAG_EXTERNAL,
+				      __func__);
+	if (mailbox_attribute_set(t, MAIL_ATTRIBUTE_TYPE_PRIVATE |
+				  MAIL_ATTRIBUTE_TYPE_FLAG_VALIDATED,
+				  key, &avalue) < 0) {
+		*error_r = t_strdup(mailbox_get_last_error(box, &error));
+		mailbox_transaction_rollback(&t);
+	} else if (mailbox_transaction_commit(&t) < 0) {
+		*error_r = t_strdup(mailbox_get_last_error(box, &error));
+	}
+	mailbox_free(&box);
+	return error;
+}
+
+static const char *test_attr_get(const char *key)
+{
+	struct mailbox *box = test_box("INBOX");
+	struct mail_attribute_value value;
+	const char *ret = NULL;
+
+	test_assert(mailbox_attribute_get(box, MAIL_ATTRIBUTE_TYPE_PRIVATE |
+					  MAIL_ATTRIBUTE_TYPE_FLAG_VALIDATED,
+					  key, &value) >= 0);
+	ret = t_strdup(value.value);
+	mailbox_free(&box);
+	return ret;
+}
+
+/* Returns 1 if the mailbox exists and is subscribed, 0 if it exists
+   unsubscribed, -1 if it does not exist. */
+static int test_mailbox_state(const char *vname)
+{
+	struct mailbox *box = test_box(vname);
+	enum mailbox_existence existence;
+	int ret;
+
+	test_assert(mailbox_exists(box, FALSE, &existence) == 0);
+	if (existence != MAILBOX_EXISTENCE_SELECT)
+		ret = -1;
+	else {
+		test_assert(mailbox_list_iter_subscriptions_refresh(box->list) == 0);
+		ret = mailbox_is_subscribed(box) ? 1 : 0;
+	}
+	mailbox_free(&box);
+	return ret;
+}
+
+static int test_mailbox_op(const char *op, const char *vname,
+			   const char *dest_vname, enum mail_error *error_r)
+{
+	struct mailbox *box = test_box(vname), *dest = NULL;
+	int ret;
+
+	*error_r = MAIL_ERROR_NONE;
+	if (strcmp(op, "create") == 0)
+		ret = mailbox_create(box, NULL, FALSE);
+	else if (strcmp(op, "delete") == 0)
+		ret = mailbox_delete(box);
+	else if (strcmp(op, "unsubscribe") == 0)
+		ret = mailbox_set_subscribed(box, FALSE);
+	else {
+		dest = test_box(dest_vname);
+		ret = mailbox_rename(box, dest);
+	}
+	if (ret < 0)
+		(void)mailbox_get_last_error(box, error_r);
+	if (dest != NULL)
+		mailbox_free(&dest);
+	mailbox_free(&box);
+	return ret;
+}
+
+static void test_coi_storage_root(void)
+{
+	static const struct {
+		const char *prefix, *sep, *setting;
+		const char *root, *chats, *contacts;
+	} tests[] = {
+		{ "", "/", NULL, "COI", "COI/Chats", "COI/Contacts" },
+		{ "", ".", NULL, "COI", "COI.Chats", "COI.Contacts" },
+		{ "INBOX.", ".", NULL,
+		  "INBOX.COI", "INBOX.COI.Chats", "INBOX.COI.Contacts" },
+		{ "INBOX.", ".", "INBOX.Chat",
+		  "INBOX.Chat", "INBOX.Chat.Chats", "INBOX.Chat.Contacts" },
+		{ "", "/", "Apps/Chat",
+		  "Apps/Chat", "Apps/Chat/Chats", "Apps/Chat/Contacts" },
+	};
+	struct coi_user *cuser;
+	unsigned int i;
+
+	test_begin("coi storage mailbox root");
+	for (i = 0; i < N_ELEMENTS(tests); i++) {
+		test_user_init(tests[i].prefix, tests[i].sep,
+			       tests[i].setting);
+		cuser = test_cuser();
+		test_assert_strcmp_idx(cuser->root, tests[i].root, i);
+		test_assert_strcmp_idx(cuser->chats, tests[i].chats, i);
+		test_assert_strcmp_idx(cuser->contacts, tests[i].contacts, i);
+		/* the METADATA entry shows what the client must use */
+		test_assert_strcmp_idx(test_attr_get(COI_ATTR_MAILBOX_ROOT),
+				       tests[i].root, i);
+		test_mail_storage_deinit_user(ctx);
+	}
+	test_end();
+}
+
+static void test_coi_storage_root_invalid(void)
+{
+	static const struct {
+		const char *prefix, *sep, *setting, *error;
+	} tests[] = {
+		{ "", "/", "", "empty" },
+		{ "", "/", "*", "wildcard" },
+		{ "", "/", "%", "wildcard" },
+		{ "", "/", "/COI", "begins with" },
+		{ "", "/", "a//b", "doubled" },
+		{ "", "/", "COI/", "ends with" },
+		{ "INBOX.", ".", "INBOX.", "empty" },
+		{ "INBOX.", ".", ".COI", "begins with" },
+		{ "INBOX.", ".", "INBOX..COI", "begins with" },
+	};
+	struct mail_namespace *ns;
+	const char *vname, *error;
+	unsigned int i;
+
+	test_begin("coi storage mailbox root invalid");
+	for (i = 0; i < N_ELEMENTS(tests); i++) {
+		test_user_init(tests[i].prefix, tests[i].sep, NULL);
+		error = NULL;
+		test_assert_idx(coi_mailbox_root_resolve(ctx->user->namespaces,
+				tests[i].setting, &ns, &vname, &error) < 0, i);
+		test_assert_idx(error != NULL &&
+				strstr(error, tests[i].error) != NULL, i);
+		test_mail_storage_deinit_user(ctx);
+	}
+	test_end();
+}
+
+static void test_coi_storage_enable(void)
+{
+	const char *error;
+
+	test_begin("coi storage enable creates and subscribes folders");
+	test_user_init("", "/", NULL);
+	test_assert(test_mailbox_state("COI/Chats") == -1);
+	test_assert(test_mailbox_state("COI/Contacts") == -1);
+
+	test_assert(test_attr_set(COI_ATTR_ENABLED, "yes", &error) ==
+		    MAIL_ERROR_NONE);
+	test_assert_strcmp(test_attr_get(COI_ATTR_ENABLED), "yes");
+	test_assert(test_mailbox_state("COI/Chats") == 1);
+	test_assert(test_mailbox_state("COI/Contacts") == 1);
+
+	/* idempotent, and it repairs a lost subscription */
+	enum mail_error merror;
+	test_assert(test_mailbox_op("unsubscribe", "COI/Chats", NULL,
+				    &merror) == 0);
+	test_assert(test_mailbox_state("COI/Chats") == 0);
+	test_assert(test_attr_set(COI_ATTR_ENABLED, "yes", &error) ==
+		    MAIL_ERROR_NONE);
+	test_assert(test_mailbox_state("COI/Chats") == 1);
+	test_assert(test_mailbox_state("COI/Contacts") == 1);
+
+	/* disabling keeps the folders */
+	test_assert(test_attr_set(COI_ATTR_ENABLED, NULL, &error) ==
+		    MAIL_ERROR_NONE);
+	test_assert(test_attr_get(COI_ATTR_ENABLED) == NULL);
+	test_assert(test_mailbox_state("COI/Chats") == 1);
+	test_mail_storage_deinit_user(ctx);
+	test_end();
+}
+
+static void test_coi_storage_invalid_values(void)
+{
+	static const struct {
+		const char *key, *value, *error;
+	} tests[] = {
+		{ COI_ATTR_ENABLED, "true",
+		  "invalid value for /private/vendor/vendor.dovecot/coi/"
+		  "config/enabled: \"true\"" },
+		{ COI_ATTR_ENABLED, "YES", "\"YES\"" },
+		{ COI_ATTR_ENABLED, "", "\"\"" },
+		{ COI_ATTR_MESSAGE_FILTER, "inactive",
+		  "invalid value for /private/vendor/vendor.dovecot/coi/"
+		  "config/message-filter: \"inactive\"" },
+		{ COI_ATTR_MESSAGE_FILTER, "Active", "\"Active\"" },
+		{ COI_ATTR_MAILBOX_ROOT, "myroot",
+		  "unable to set /private/vendor/vendor.dovecot/coi/"
+		  "config/mailbox-root" },
+		{ COI_ATTR_MAILBOX_ROOT, NULL, "unable to set" },
+	};
+	const char *error;
+	unsigned int i;
+
+	test_begin("coi storage invalid METADATA values");
+	test_user_init("", "/", NULL);
+	for (i = 0; i < N_ELEMENTS(tests); i++) {
+		test_assert_idx(test_attr_set(tests[i].key, tests[i].value,
+					      &error) == MAIL_ERROR_PARAMS, i);
+		test_assert_idx(error != NULL &&
+				strstr(error, tests[i].error) != NULL, i);
+	}
+	/* nothing was stored, nothing was created */
+	test_assert(test_attr_get(COI_ATTR_ENABLED) == NULL);
+	test_assert(test_attr_get(COI_ATTR_MESSAGE_FILTER) == NULL);
+	test_assert_strcmp(test_attr_get(COI_ATTR_MAILBOX_ROOT), "COI");
+	test_assert(test_mailbox_state("COI/Chats") == -1);
+	test_mail_storage_deinit_user(ctx);
+	test_end();
+}
+
+static void test_coi_storage_config_read(void)
+{
+	struct coi_config config;
+	const char *error;
+
+	test_begin("coi storage config read");
+	test_user_init("", "/", NULL);
+	test_assert(coi_config_read(test_cuser(), &config) == 0);
+	test_assert(!config.enabled);
+	test_assert(config.filter == COI_MESSAGE_FILTER_NONE);
+
+	test_assert(test_attr_set(COI_ATTR_ENABLED, "yes", &error) ==
+		    MAIL_ERROR_NONE);
+	test_assert(test_attr_set(COI_ATTR_MESSAGE_FILTER, "seen", &error) ==
+		    MAIL_ERROR_NONE);
+	test_assert(coi_config_read(test_cuser(), &config) == 0);
+	test_assert(config.enabled);
+	test_assert(config.filter == COI_MESSAGE_FILTER_SEEN);
+
+	/* NIL means none */
+	test_assert(test_attr_set(COI_ATTR_MESSAGE_FILTER, NULL, &error) ==
+		    MAIL_ERROR_NONE);
+	test_assert(coi_config_read(test_cuser(), &config) == 0);
+	test_assert(config.filter == COI_MESSAGE_FILTER_NONE);
+	test_mail_storage_deinit_user(ctx);
+
+	/* a filter alone creates Chats (server spec) without enabling */
+	test_user_init("", "/", NULL);
+	test_assert(test_attr_set(COI_ATTR_MESSAGE_FILTER, "active", &error) ==
+		    MAIL_ERROR_NONE);
+	test_assert(test_mailbox_state("COI/Chats") == 1);
+	test_assert(test_attr_get(COI_ATTR_ENABLED) == NULL);
+	test_mail_storage_deinit_user(ctx);
+	test_end();
+}
+
+static void test_coi_storage_indirect(void)
+{
+	enum mail_error error;
+
+	test_begin("coi storage indirect enable and disable");
+	test_user_init("", "/", NULL);
+
+	/* CREATE Chats enables, and brings Contacts along */
+	test_assert(test_mailbox_op("create", "COI/Chats", NULL, &error) == 0);
+	test_assert_strcmp(test_attr_get(COI_ATTR_ENABLED), "yes");
+	test_assert(test_mailbox_state("COI/Chats") == 1);
+	test_assert(test_mailbox_state("COI/Contacts") == 1);
+
+	/* other folders change nothing */
+	test_assert(test_mailbox_op("create", "COI/Other", NULL, &error) == 0);
+	test_assert(test_mailbox_op("delete", "COI/Other", NULL, &error) == 0);
+	test_assert(test_mailbox_op("delete", "COI/Contacts", NULL,
+				    &error) == 0);
+	test_assert_strcmp(test_attr_get(COI_ATTR_ENABLED), "yes");
+
+	/* DELETE Chats disables, and nothing brings it back */
+	test_assert(test_mailbox_op("delete", "COI/Chats", NULL, &error) == 0);
+	test_assert(test_attr_get(COI_ATTR_ENABLED) == NULL);
+	test_assert(test_mailbox_state("COI/Chats") == -1);
+	test_assert(test_mailbox_state("COI/Contacts") == -1);
+
+	/* RENAME onto Chats enables */
+	test_assert(test_mailbox_op("create", "Old", NULL, &error) == 0);
+	test_assert(test_mailbox_op("rename", "Old", "COI/Chats", &error) == 0);
+	test_assert_strcmp(test_attr_get(COI_ATTR_ENABLED), "yes");
+	test_assert(test_mailbox_state("COI/Chats") == 1);
+
+	/* RENAME of Chats, or of its parent, anywhere but the Trash: NO */
+	test_assert(test_mailbox_op("rename", "COI/Chats", "Elsewhere",
+				    &error) < 0);
+	test_assert(error == MAIL_ERROR_NOTPOSSIBLE);
+	test_assert(test_mailbox_op("rename", "COI", "COI2", &error) < 0);
+	test_assert(error == MAIL_ERROR_NOTPOSSIBLE);
+	test_assert(test_mailbox_op("rename", "COI/Chats", "Trash", &error) < 0);
+	test_assert(error == MAIL_ERROR_NOTPOSSIBLE);
+	test_assert(test_mailbox_state("COI/Chats") == 1);
+	test_assert_strcmp(test_attr_get(COI_ATTR_ENABLED), "yes");
+
+	/* RENAME into the \Trash special-use mailbox disables */
+	test_assert(test_mailbox_op("create", "Trash", NULL, &error) == 0);
+	test_assert(test_mailbox_op("rename", "COI/Chats", "Trash/Chats",
+				    &error) == 0);
+	test_assert(test_attr_get(COI_ATTR_ENABLED) == NULL);
+	test_assert(test_mailbox_state("COI/Chats") == -1);
+	test_assert(test_mailbox_state("Trash/Chats") >= 0);
+	test_mail_storage_deinit_user(ctx);
+	test_end();
+}
+
+int main(int argc, char **argv)
+{
+	static void (*const test_functions[])(void) = {
+		test_coi_storage_root,
+		test_coi_storage_root_invalid,
+		test_coi_storage_enable,
+		test_coi_storage_invalid_values,
+		test_coi_storage_config_read,
+		test_coi_storage_indirect,
+		NULL
+	};
+	int ret;
+
+	master_service = master_service_init("test-coi-storage",
+		MASTER_SERVICE_FLAG_STANDALONE |
+		MASTER_SERVICE_FLAG_DONT_SEND_STATS |
+		MASTER_SERVICE_FLAG_NO_CONFIG_SETTINGS |
+		MASTER_SERVICE_FLAG_NO_SSL_INIT |
+		MASTER_SERVICE_FLAG_NO_INIT_DATASTACK_FRAME,
+		&argc, &argv, "");
+	ctx = test_mail_storage_init();
+	coi_storage_init(NULL);
+
+	ret = test_run(test_functions);
+
+	coi_storage_deinit();
+	test_mail_storage_deinit(&ctx);
+	master_service_deinit(&master_service);
+	return ret;
+}
