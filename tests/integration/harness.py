@@ -1,0 +1,426 @@
+"""A throwaway, real Dovecot for integration tests and the demo.
+
+DovecotServer writes a complete configuration into a fresh temporary
+directory, starts Debian's /usr/sbin/dovecot in the foreground on 127.0.0.1
+with free ports (imap and lmtp), and stops it again. Nothing outside that
+directory is read or written, so it runs beside the system Dovecot and
+beside other instances.
+
+The plugins under test are loaded from a private mail_plugin_dir holding
+symlinks to every system module (sieve, quota, ... keep working) plus the
+freshly built ones, which replace system modules of the same name.
+
+To extend it for a feature (Sieve, quota, a SQL dict), pass settings in
+`plugin_settings`, per-protocol plugins in `imap_mail_plugins` /
+`lmtp_mail_plugins`, and anything else as raw text in `extra_conf`.
+"""
+import imaplib
+import os
+import pwd
+import re
+import shutil
+import signal
+import smtplib
+import socket
+import subprocess
+import tempfile
+import time
+
+DOVECOT = "/usr/sbin/dovecot"
+DOVEADM = "/usr/bin/doveadm"
+SYSTEM_MODULES = "/usr/lib/dovecot/modules"
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(
+    os.path.abspath(__file__))))
+BUILT_PLUGINS = {
+    "imap_coi": os.path.join(REPO, "src/imap-coi/.libs/"
+                                   "lib95_imap_coi_plugin.so"),
+}
+
+
+def built_plugin(name):
+    """Path of a plugin built in this tree; fails clearly if not built."""
+    path = BUILT_PLUGINS[name]
+    if not os.path.exists(path):
+        raise RuntimeError(f"{path} is missing: build first (scripts/build)")
+    return path
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _mail_uid():
+    """Dovecot refuses uid 0 for mail users. As root we run the mail
+    processes as 'nobody' and hand it the homes; as anybody else, as
+    ourselves."""
+    if os.getuid() != 0:
+        return os.getuid(), os.getgid()
+    pw = pwd.getpwnam("nobody")
+    return pw.pw_uid, pw.pw_gid
+
+
+class DovecotServer:
+    def __init__(self, users=("alice",), plugin_paths=(), mail_plugins="",
+                 imap_mail_plugins="", lmtp_mail_plugins="",
+                 plugin_settings=None, extra_conf="", namespace_prefix="",
+                 namespace_separator="/", imap_metadata=False,
+                 attribute_dict="file:%h/dovecot-attributes",
+                 mail_debug=False, password="secret"):
+        """users: names, or dicts {"name":, "fields": {userdb extra}}."""
+        self.users = [u if isinstance(u, dict) else {"name": u}
+                      for u in users]
+        self.password = password
+        self.plugin_paths = list(plugin_paths)
+        self.mail_plugins = mail_plugins
+        self.imap_mail_plugins = imap_mail_plugins
+        self.lmtp_mail_plugins = lmtp_mail_plugins
+        self.plugin_settings = dict(plugin_settings or {})
+        self.extra_conf = extra_conf
+        self.namespace_prefix = namespace_prefix
+        self.namespace_separator = namespace_separator
+        self.imap_metadata = imap_metadata
+        self.attribute_dict = attribute_dict
+        self.mail_debug = mail_debug
+        self.dir = None
+        self.proc = None
+
+    # -- lifecycle --------------------------------------------------------
+
+    def _write_config(self):
+        d = self.dir
+        uid, gid = _mail_uid()
+        os.makedirs(f"{d}/run")
+        os.makedirs(f"{d}/home")
+        os.makedirs(f"{d}/modules")
+        for name in os.listdir(SYSTEM_MODULES):
+            if name.endswith(".so"):
+                os.symlink(f"{SYSTEM_MODULES}/{name}", f"{d}/modules/{name}")
+        for path in self.plugin_paths:
+            link = f"{d}/modules/{os.path.basename(path)}"
+            if os.path.lexists(link):
+                os.unlink(link)
+            os.symlink(os.path.abspath(path), link)
+        with open(f"{d}/passwd", "w") as f:
+            for u in self.users:
+                extra = " ".join(f"{k}={v}"
+                                 for k, v in u.get("fields", {}).items())
+                f.write(f"{u['name']}:{{PLAIN}}{self.password}:{uid}:{gid}"
+                        f"::{self.home(u['name'])}::{extra}\n")
+        # The mail processes (uid 'nobody' when we are root) need to reach
+        # their homes below our temporary directory.
+        os.chmod(d, 0o755)
+        os.chown(f"{d}/home", uid, gid)
+        self.imap_port = free_port()
+        self.lmtp_port = free_port()
+        plugin_block = "".join(f"  {k} = {v}\n"
+                               for k, v in self.plugin_settings.items())
+        attr = ("" if self.attribute_dict is None else
+                f"mail_attribute_dict = {self.attribute_dict}")
+        conf = f"""
+base_dir = {d}/run
+state_dir = {d}/run/state
+log_path = {d}/dovecot.log
+info_log_path = {d}/dovecot.log
+debug_log_path = {d}/dovecot.log
+instance_name = coi-test-{os.path.basename(d)}
+protocols = imap lmtp
+listen = 127.0.0.1
+ssl = no
+disable_plaintext_auth = no
+auth_mechanisms = plain login
+mail_location = maildir:~/Maildir
+mail_plugin_dir = {d}/modules
+mail_plugins = {self.mail_plugins}
+mail_debug = {"yes" if self.mail_debug else "no"}
+imap_metadata = {"yes" if self.imap_metadata else "no"}
+{attr}
+{self._unprivileged_conf()}
+passdb {{
+  driver = passwd-file
+  args = {d}/passwd
+}}
+userdb {{
+  driver = passwd-file
+  args = {d}/passwd
+}}
+service imap-login {{
+  inet_listener imap {{
+    address = 127.0.0.1
+    port = {self.imap_port}
+  }}
+  inet_listener imaps {{
+    port = 0
+  }}
+}}
+service lmtp {{
+  unix_listener lmtp {{
+    mode = 0600
+  }}
+  inet_listener lmtp {{
+    address = 127.0.0.1
+    port = {self.lmtp_port}
+  }}
+}}
+namespace inbox {{
+  inbox = yes
+  prefix = {self.namespace_prefix}
+  separator = {self.namespace_separator}
+  mailbox Trash {{
+    special_use = \\Trash
+    auto = subscribe
+  }}
+  mailbox Sent {{
+    special_use = \\Sent
+  }}
+  mailbox Drafts {{
+    special_use = \\Drafts
+  }}
+  mailbox Junk {{
+    special_use = \\Junk
+  }}
+}}
+protocol imap {{
+  mail_plugins = $mail_plugins {self.imap_mail_plugins}
+}}
+protocol lmtp {{
+  mail_plugins = $mail_plugins {self.lmtp_mail_plugins}
+}}
+plugin {{
+{plugin_block}}}
+{self.extra_conf}
+"""
+        self.conf = f"{d}/dovecot.conf"
+        with open(self.conf, "w") as f:
+            f.write(conf)
+
+    @staticmethod
+    def _unprivileged_conf():
+        """Not root: every Dovecot process runs as ourselves."""
+        if os.getuid() == 0:
+            return ""
+        me = pwd.getpwuid(os.getuid()).pw_name
+        return (f"default_login_user = {me}\n"
+                f"default_internal_user = {me}\n")
+
+    def start(self, timeout=15):
+        self.dir = tempfile.mkdtemp(prefix="coi-dovecot-")
+        self._write_config()
+        self.proc = subprocess.Popen([DOVECOT, "-F", "-c", self.conf],
+                                     stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.PIPE)
+        deadline = time.monotonic() + timeout
+        for port in (self.imap_port, self.lmtp_port):
+            while True:
+                if self.proc.poll() is not None:
+                    err = self.proc.stderr.read().decode(errors="replace")
+                    self.stop()
+                    raise RuntimeError(f"dovecot exited: {err}")
+                try:
+                    socket.create_connection(("127.0.0.1", port), 1).close()
+                    break
+                except OSError:
+                    if time.monotonic() > deadline:
+                        tail = self.log_text()[-2000:]
+                        self.stop()
+                        raise RuntimeError(f"dovecot did not listen on "
+                                           f"{port}; log:\n{tail}")
+                    time.sleep(0.05)
+        return self
+
+    def stop(self):
+        if self.proc is not None:
+            if self.proc.poll() is None:
+                self.proc.send_signal(signal.SIGTERM)
+                try:
+                    self.proc.wait(10)
+                except subprocess.TimeoutExpired:
+                    self.proc.kill()
+                    self.proc.wait()
+            self.proc.stderr.close()
+            self.proc = None
+        if self.dir is not None and os.environ.get("COI_KEEP_TMP") != "1":
+            shutil.rmtree(self.dir, ignore_errors=True)
+            self.dir = None
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()
+
+    # -- access -----------------------------------------------------------
+
+    def home(self, user):
+        return f"{self.dir}/home/{user}"
+
+    def imap_raw(self):
+        return imaplib.IMAP4("127.0.0.1", self.imap_port, timeout=30)
+
+    def imap(self, user, password=None):
+        conn = self.imap_raw()
+        conn.login(user, password or self.password)
+        return conn
+
+    def lmtp(self):
+        return smtplib.LMTP("127.0.0.1", self.lmtp_port, timeout=30)
+
+    def log_text(self):
+        try:
+            with open(f"{self.dir}/dovecot.log", errors="replace") as f:
+                return f.read()
+        except OSError:
+            return ""
+
+    def log_lines_matching(self, regex):
+        return [line for line in self.log_text().splitlines()
+                if re.search(regex, line)]
+
+    def wait_for_log(self, regex, timeout=5):
+        """The matching lines, once there is at least one (a process may
+        log after it closed the connection a test waited for)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            lines = self.log_lines_matching(regex)
+            if lines or time.monotonic() > deadline:
+                return lines
+            time.sleep(0.05)
+
+    def doveadm(self, *args):
+        return subprocess.run([DOVEADM, "-c", self.conf, *args],
+                              capture_output=True, text=True, timeout=60)
+
+
+# -- IMAP helpers: full transcripts, which imaplib otherwise hides ----------
+
+class RawIMAP:
+    """A bare IMAP connection: unlike imaplib it sends nothing by itself
+    (imaplib asks for CAPABILITY at connect, which changes how Dovecot
+    answers LOGIN). Usable with imap_command()."""
+
+    def __init__(self, port, host="127.0.0.1"):
+        self.sock = socket.create_connection((host, port), 30)
+        self.file = self.sock.makefile("rb")
+        self.tagnum = 0
+        self.welcome = self.file.readline().decode(errors="replace")
+
+    def _new_tag(self):
+        self.tagnum += 1
+        return b"R%d" % self.tagnum
+
+    def send(self, data):
+        self.sock.sendall(data)
+
+    def readline(self):
+        return self.file.readline()
+
+    def read(self, n):
+        return self.file.read(n)
+
+    def read_all(self):
+        """Everything until the server closes the connection."""
+        return self.file.read().decode(errors="replace")
+
+    def close(self):
+        self.file.close()
+        self.sock.close()
+
+
+def imap_command(conn, command):
+    """Send one command; return (status, tagged line, untagged lines). A
+    literal {n} in a response is read and inlined, CRLF kept."""
+    tag = conn._new_tag().decode()
+    conn.send(f"{tag} {command}\r\n".encode())
+    untagged = []
+    while True:
+        line = conn.readline().decode(errors="replace")
+        if not line:
+            raise EOFError(f"connection closed during {command!r}")
+        m = re.search(r"\{(\d+)\}\r\n$", line)
+        while m:
+            line += conn.read(int(m.group(1))).decode(errors="replace")
+            line += conn.readline().decode(errors="replace")
+            m = re.search(r"\{(\d+)\}\r\n$", line)
+        line = line.rstrip("\r\n")
+        if line.startswith(tag + " "):
+            rest = line[len(tag) + 1:]
+            return rest.split(" ", 1)[0], rest, untagged
+        untagged.append(line)
+
+
+def imap_quote(value):
+    if re.fullmatch(r"[\x20-\x7e]*", value) and len(value) < 1024:
+        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    data = value.encode()
+    return "{%d+}\r\n" % len(data) + value
+
+
+def setmetadata(conn, entry, value, mailbox=""):
+    """SETMETADATA one entry (value None = NIL); returns (status, text)."""
+    v = "NIL" if value is None else imap_quote(value)
+    status, text, _ = imap_command(
+        conn, f"SETMETADATA {imap_quote(mailbox)} ({entry} {v})")
+    return status, text
+
+
+_METADATA_ITEM = re.compile(
+    r'\s*(\S+) (?:NIL|"((?:[^"\\]|\\.)*)"|\{(\d+)\}\r\n)', re.S)
+
+
+def parse_metadata(line):
+    """'* METADATA "" (e1 v1 e2 v2)' -> {entry: value or None}."""
+    body = line[line.index("(") + 1:line.rindex(")")]
+    out, pos = {}, 0
+    while pos < len(body):
+        m = _METADATA_ITEM.match(body, pos)
+        if not m:
+            raise ValueError(f"cannot parse METADATA response {line!r}")
+        entry = m.group(1)
+        if m.group(3) is not None:
+            n = int(m.group(3))
+            out[entry] = body[m.end():m.end() + n]
+            pos = m.end() + n
+        elif m.group(2) is not None:
+            out[entry] = re.sub(r"\\(.)", r"\1", m.group(2))
+            pos = m.end()
+        else:
+            out[entry] = None
+            pos = m.end()
+    return out
+
+
+def getmetadata(conn, entries, depth=None, mailbox=""):
+    """Returns (status, {entry: value or None}) over all METADATA lines."""
+    if isinstance(entries, str):
+        entries = [entries]
+    opts = f"(DEPTH {depth}) " if depth is not None else ""
+    status, text, untagged = imap_command(
+        conn, f"GETMETADATA {opts}{imap_quote(mailbox)} "
+              f"({' '.join(entries)})")
+    values = {}
+    for line in untagged:
+        if line.startswith("* METADATA "):
+            values.update(parse_metadata(line))
+    return status, values
+
+
+def list_mailboxes(conn, command="LIST"):
+    """[(flags, separator, name)] from LIST or LSUB "" "*"."""
+    status, _, untagged = imap_command(conn, f'{command} "" "*"')
+    assert status == "OK", untagged
+    out = []
+    for line in untagged:
+        m = re.match(r'\* (?:LIST|LSUB) \(([^)]*)\) (?:"(.)"|NIL) (.*)$',
+                     line)
+        if m:
+            name = m.group(3)
+            if name.startswith('"'):
+                name = re.sub(r"\\(.)", r"\1", name[1:-1])
+            out.append((m.group(1).split(), m.group(2), name))
+    return out
+
+
+def mailbox_names(conn, command="LIST", selectable=True):
+    return {name for flags, _, name in list_mailboxes(conn, command)
+            if not (selectable and "\\Noselect" in flags)}
