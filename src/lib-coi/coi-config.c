@@ -104,59 +104,48 @@ coi_attr_value_get(struct mailbox_transaction_context *t, const char *name,
 }
 
 static int
-coi_attr_enabled_set(struct mailbox_transaction_context *t,
-		     const char *key ATTR_UNUSED,
-		     const struct mail_attribute_value *value)
+coi_attr_invalid(struct mailbox_transaction_context *t, const char *error)
 {
-	struct coi_user *cuser;
-	const char *str, *error;
-	bool enabled;
-
-	if ((cuser = coi_attr_get_user(t)) == NULL ||
-	    coi_attr_value_get(t, COI_CONFIG_ENABLED, value, &str) < 0)
-		return -1;
-	if (coi_config_parse_enabled(str, &enabled, &error) < 0) {
-		mail_storage_set_error(t->box->storage, MAIL_ERROR_PARAMS,
-				       error);
-		return -1;
-	}
-	/* The spec wants the folders in place before the tagged OK. */
-	if (enabled && coi_storage_folders_ensure(cuser, t->box->storage) < 0)
-		return -1;
-	e_debug(event_create_passthrough(cuser->event)->
-		set_name("coi_config_changed")->
-		add_str("key", COI_CONFIG_ENABLED)->
-		add_str("value", enabled ? "yes" : "")->event(),
-		"COI %s", enabled ? "enabled" : "disabled");
-	return 0;
+	mail_storage_set_error(t->box->storage, MAIL_ERROR_PARAMS, error);
+	return -1;
 }
 
+/* The set() of "enabled" and "message-filter": validate, and create the
+   folders where the value needs them. */
 static int
-coi_attr_message_filter_set(struct mailbox_transaction_context *t,
-			    const char *key ATTR_UNUSED,
-			    const struct mail_attribute_value *value)
+coi_attr_config_set(struct mailbox_transaction_context *t, const char *key,
+		    const struct mail_attribute_value *value)
 {
+	const char *name = key + strlen(COI_ATTR_CONFIG_PREFIX);
 	enum coi_message_filter filter;
 	struct coi_user *cuser;
-	const char *str, *error;
+	const char *str, *shown, *error;
+	bool enabled, need_folders;
 
 	if ((cuser = coi_attr_get_user(t)) == NULL ||
-	    coi_attr_value_get(t, COI_CONFIG_MESSAGE_FILTER, value, &str) < 0)
+	    coi_attr_value_get(t, name, value, &str) < 0)
 		return -1;
-	if (coi_config_parse_message_filter(str, &filter, &error) < 0) {
-		mail_storage_set_error(t->box->storage, MAIL_ERROR_PARAMS,
-				       error);
-		return -1;
+	if (strcmp(name, COI_CONFIG_ENABLED) == 0) {
+		if (coi_config_parse_enabled(str, &enabled, &error) < 0)
+			return coi_attr_invalid(t, error);
+		need_folders = enabled;
+		shown = enabled ? "yes" : "";
+	} else {
+		i_assert(strcmp(name, COI_CONFIG_MESSAGE_FILTER) == 0);
+		if (coi_config_parse_message_filter(str, &filter, &error) < 0)
+			return coi_attr_invalid(t, error);
+		need_folders = filter != COI_MESSAGE_FILTER_NONE;
+		shown = coi_message_filter_to_str(filter);
 	}
-	/* Server spec: filtering needs Chats, so it must exist now. */
-	if (filter != COI_MESSAGE_FILTER_NONE &&
+	/* The spec wants the folders in place before the tagged OK, and
+	   filtering needs Chats. */
+	if (need_folders &&
 	    coi_storage_folders_ensure(cuser, t->box->storage) < 0)
 		return -1;
 	e_debug(event_create_passthrough(cuser->event)->
 		set_name("coi_config_changed")->
-		add_str("key", COI_CONFIG_MESSAGE_FILTER)->
-		add_str("value", coi_message_filter_to_str(filter))->event(),
-		"Message filter is %s", coi_message_filter_to_str(filter));
+		add_str("key", name)->add_str("value", shown)->event(),
+		"%s set to '%s'", name, shown);
 	return 0;
 }
 
@@ -191,7 +180,7 @@ static const struct mailbox_attribute_internal coi_config_attributes[] = {
 		.key = COI_ATTR_ENABLED,
 		.rank = MAIL_ATTRIBUTE_INTERNAL_RANK_OVERRIDE,
 		.flags = MAIL_ATTRIBUTE_INTERNAL_FLAG_VALIDATED,
-		.set = coi_attr_enabled_set,
+		.set = coi_attr_config_set,
 	},
 	{
 		.type = MAIL_ATTRIBUTE_TYPE_PRIVATE,
@@ -206,7 +195,7 @@ static const struct mailbox_attribute_internal coi_config_attributes[] = {
 		.key = COI_ATTR_MESSAGE_FILTER,
 		.rank = MAIL_ATTRIBUTE_INTERNAL_RANK_OVERRIDE,
 		.flags = MAIL_ATTRIBUTE_INTERNAL_FLAG_VALIDATED,
-		.set = coi_attr_message_filter_set,
+		.set = coi_attr_config_set,
 	},
 };
 
