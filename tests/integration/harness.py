@@ -130,6 +130,8 @@ listen = 127.0.0.1
 ssl = no
 disable_plaintext_auth = no
 auth_mechanisms = plain login
+# A failed login must not slow down the next test's logins from 127.0.0.1.
+auth_failure_delay = 0
 mail_location = maildir:~/Maildir
 mail_plugin_dir = {d}/modules
 mail_plugins = {self.mail_plugins}
@@ -144,6 +146,11 @@ passdb {{
 userdb {{
   driver = passwd-file
   args = {d}/passwd
+}}
+service anvil {{
+  unix_listener anvil-auth-penalty {{
+    mode = 0
+  }}
 }}
 service imap-login {{
   inet_listener imap {{
@@ -265,6 +272,33 @@ plugin {{
 
     def lmtp(self):
         return smtplib.LMTP("127.0.0.1", self.lmtp_port, timeout=30)
+
+    def lmtp_deliver(self, sender, recipients, message):
+        """One LMTP transaction. LMTP answers DATA once per accepted
+        recipient, which smtplib's sendmail() does not read; this does.
+        Returns {recipient: (code, text)}: the RCPT reply for a refused
+        recipient, the DATA reply for an accepted one."""
+        if isinstance(message, str):
+            message = message.encode()
+        replies, accepted = {}, []
+        with self.lmtp() as conn:
+            conn.ehlo_or_helo_if_needed()
+            code, text = conn.mail(sender)
+            if code != 250:
+                raise RuntimeError(f"MAIL FROM refused: {code} {text!r}")
+            for rcpt in recipients:
+                code, text = conn.rcpt(rcpt)
+                if code == 250:
+                    accepted.append(rcpt)
+                else:
+                    replies[rcpt] = (code, text.decode(errors="replace"))
+            if accepted:
+                code, text = conn.data(message)
+                replies[accepted[0]] = (code, text.decode(errors="replace"))
+                for rcpt in accepted[1:]:
+                    code, text = conn.getreply()
+                    replies[rcpt] = (code, text.decode(errors="replace"))
+        return replies
 
     def log_text(self):
         try:
