@@ -215,9 +215,7 @@ void coi_config_attributes_unregister(void)
  * Reading and writing
  */
 
-/* The server attributes live in the INBOX; like IMAP's server METADATA,
-   they must not depend on the INBOX's ACLs. */
-static struct mailbox *coi_config_server_box(struct coi_user *cuser)
+struct mailbox *coi_config_inbox_alloc(struct coi_user *cuser)
 {
 	struct mail_namespace *ns =
 		mail_namespace_find_inbox(cuser->user->namespaces);
@@ -228,7 +226,17 @@ static struct mailbox *coi_config_server_box(struct coi_user *cuser)
 
 int coi_config_read(struct coi_user *cuser, struct coi_config *config_r)
 {
-	struct mailbox *box = coi_config_server_box(cuser);
+	struct mailbox *box = coi_config_inbox_alloc(cuser);
+	int ret;
+
+	ret = coi_config_read_box(cuser, box, config_r);
+	mailbox_free(&box);
+	return ret;
+}
+
+int coi_config_read_box(struct coi_user *cuser, struct mailbox *box,
+			struct coi_config *config_r)
+{
 	struct mail_attribute_value enabled, filter;
 	const char *error;
 	int ret = 0;
@@ -253,13 +261,12 @@ int coi_config_read(struct coi_user *cuser, struct coi_config *config_r)
 			config_r->filter = COI_MESSAGE_FILTER_NONE;
 		}
 	}
-	mailbox_free(&box);
 	return ret;
 }
 
 int coi_config_set_enabled(struct coi_user *cuser, bool enabled)
 {
-	struct mailbox *box = coi_config_server_box(cuser);
+	struct mailbox *box = coi_config_inbox_alloc(cuser);
 	struct mailbox_transaction_context *t;
 	struct mail_attribute_value value;
 	int ret = 0;

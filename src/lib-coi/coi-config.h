@@ -1,6 +1,7 @@
 #ifndef COI_CONFIG_H
 #define COI_CONFIG_H
 
+struct mailbox;
 struct coi_user;
 
 enum coi_message_filter {
@@ -37,6 +38,12 @@ void coi_config_attributes_unregister(void);
    set by any other session is seen. Returns 0, or -1 after logging an
    error (config_r is then the disabled default). */
 int coi_config_read(struct coi_user *cuser, struct coi_config *config_r);
+/* The same, from an INBOX allocated with coi_config_inbox_alloc(). */
+int coi_config_read_box(struct coi_user *cuser, struct mailbox *box,
+			struct coi_config *config_r);
+/* Allocate the INBOX that holds the server attributes. Like IMAP's server
+   METADATA, they do not depend on the INBOX's ACLs. */
+struct mailbox *coi_config_inbox_alloc(struct coi_user *cuser);
 
 /* Set or remove "enabled", exactly as a client's SETMETADATA would (so
    enabling also creates the COI folders). Returns 0, or -1 after logging

@@ -2,7 +2,9 @@
 
 #include "lib.h"
 #include "str-sanitize.h"
+#include "strnum.h"
 #include "unichar.h"
+#include "settings-parser.h"
 #include "mail-user.h"
 #include "coi-common.h"
 #include "coi-settings.h"
@@ -27,12 +29,44 @@ coi_setting_parse_string(struct mail_user *user, const char *value,
 	return 0;
 }
 
+static int
+coi_setting_parse_thread_index_size(struct mail_user *user ATTR_UNUSED,
+				    const char *value, void *dest,
+				    const char **error_r)
+{
+	unsigned int *size_r = dest;
+
+	if (str_to_uint(value, size_r) < 0) {
+		*error_r = "Not a number";
+		return -1;
+	}
+	if (*size_r > COI_THREAD_INDEX_SIZE_MAX) {
+		*error_r = t_strdup_printf("Larger than %u",
+					   COI_THREAD_INDEX_SIZE_MAX);
+		return -1;
+	}
+	return 0;
+}
+
+static int
+coi_setting_parse_time(struct mail_user *user ATTR_UNUSED, const char *value,
+		       void *dest, const char **error_r)
+{
+	return settings_get_time(value, dest, error_r);
+}
+
 static const struct coi_setting_def coi_setting_defs[] = {
 	/* Checked against the user's namespaces once they exist, see
 	   coi_user_root_init(). */
 	{ COI_SETTING_MAILBOX_ROOT, COI_MAILBOX_ROOT_DEFAULT,
 	  offsetof(struct coi_settings, mailbox_root),
 	  coi_setting_parse_string },
+	{ COI_SETTING_THREAD_INDEX_SIZE, "1000",
+	  offsetof(struct coi_settings, thread_index_size),
+	  coi_setting_parse_thread_index_size },
+	{ COI_SETTING_THREAD_INDEX_MAX_AGE, "90d",
+	  offsetof(struct coi_settings, thread_index_max_age_secs),
+	  coi_setting_parse_time },
 };
 
 int coi_settings_parse(struct mail_user *user, struct coi_settings *set_r,

@@ -1,19 +1,39 @@
 /* Copyright (c) 2026 dovecot-coi authors, see the included COPYING file */
 
 #include "lib.h"
+#include "array.h"
+#include "seq-range-array.h"
+#include "file-lock.h"
 #include "mail-storage-private.h"
 #include "mailbox-list-private.h"
 #include "mail-storage-hooks.h"
 #include "mail-namespace.h"
+#include "coi-common.h"
 #include "coi-user.h"
 #include "coi-config.h"
+#include "coi-deliver.h"
 #include "coi-storage.h"
+
+/* How long a seen-move waits for another one of the same user. */
+#define COI_SEEN_LOCK_SECS 30
+#define COI_SEEN_LOCK_FNAME "dovecot-coi-seen.lock"
 
 #define COI_MAILBOX_CONTEXT(obj) \
 	MODULE_CONTEXT_REQUIRE(obj, coi_storage_module)
+#define COI_TRANSACTION_CONTEXT(obj) \
+	MODULE_CONTEXT(obj, coi_storage_module)
+#define COI_MAIL_CONTEXT(obj) \
+	MODULE_CONTEXT_REQUIRE(obj, coi_mail_module)
+
+struct coi_transaction {
+	union mailbox_transaction_module_context module_ctx;
+	/* UIDs of $Chat messages of the INBOX that got \Seen */
+	ARRAY_TYPE(seq_range) seen_uids;
+};
 
 static MODULE_CONTEXT_DEFINE_INIT(coi_storage_module,
 				  &mail_storage_module_register);
+static MODULE_CONTEXT_DEFINE_INIT(coi_mail_module, &mail_module_register);
 
 static struct module *coi_storage_hooks_module;
 
@@ -77,6 +97,28 @@ static bool coi_mailbox_is_in_trash(struct mailbox *box)
 			return TRUE;
 	}
 	return FALSE;
+}
+
+int coi_storage_chats_ensure(struct coi_user *cuser, const char **error_r)
+{
+	struct mailbox *box;
+	enum mailbox_existence existence;
+	int ret = 0;
+
+	box = mailbox_alloc(cuser->root_ns->list, cuser->chats, 0);
+	if (mailbox_exists(box, FALSE, &existence) < 0) {
+		*error_r = mailbox_get_last_internal_error(box, NULL);
+		ret = -1;
+	} else if (existence != MAILBOX_EXISTENCE_SELECT) {
+		e_warning(cuser->event, "%s is missing: creating it again",
+			  cuser->chats);
+		if (coi_storage_folders_ensure(cuser, box->storage) < 0) {
+			*error_r = mailbox_get_last_internal_error(box, NULL);
+			ret = -1;
+		}
+	}
+	mailbox_free(&box);
+	return ret;
 }
 
 static bool coi_chats_exists(struct coi_user *cuser)
@@ -174,6 +216,275 @@ static int coi_mailbox_rename_box(struct mailbox *src, struct mailbox *dest)
 	return 0;
 }
 
+/*
+ * Delivery: $Chat on every copy a chat delivery saves
+ */
+
+static void coi_save_add_chat_keyword(struct mail_save_context *ctx)
+{
+	static const char *const chat_keyword[] = { COI_KEYWORD_CHAT, NULL };
+	struct mailbox *box = ctx->transaction->box;
+	struct mail_keywords *kw, *merged;
+
+	kw = mailbox_keywords_create_valid(box, chat_keyword);
+	if (ctx->data.keywords != NULL) {
+		merged = mailbox_keywords_merge(ctx->data.keywords, kw);
+		mailbox_keywords_unref(&kw);
+		kw = merged;
+	}
+	mailbox_save_set_flags(ctx, ctx->data.flags | ctx->data.pvt_flags, kw);
+	mailbox_keywords_unref(&kw);
+}
+
+static int coi_mailbox_copy(struct mail_save_context *ctx, struct mail *mail)
+{
+	struct mailbox *box = ctx->transaction->box;
+	union mailbox_module_context *cbox = COI_MAILBOX_CONTEXT(box);
+	struct coi_user *cuser =
+		COI_USER_CONTEXT_REQUIRE(mailbox_list_get_user(box->list));
+	struct coi_delivery *delivery = cuser->delivery;
+	enum mail_error error;
+	const char *errstr;
+
+	if (delivery == NULL || !delivery->chat)
+		return cbox->super.copy(ctx, mail);
+
+	coi_save_add_chat_keyword(ctx);
+	if (cbox->super.copy(ctx, mail) == 0) {
+		e_debug(event_create_passthrough(cuser->event)->
+			set_name("coi_chat_saved")->
+			add_str("mailbox", box->vname)->event(),
+			"Saving chat message to %s", box->vname);
+		return 0;
+	}
+	if (delivery->to_chats && strcmp(box->vname, cuser->chats) == 0) {
+		/* Dovecot falls back to the INBOX unless this was a
+		   temporary failure, which it reports to the MTA. */
+		errstr = mailbox_get_last_internal_error(box, &error);
+		e_error(event_create_passthrough(cuser->event)->
+			set_name("coi_chat_fallback")->
+			add_str("mailbox", box->vname)->
+			add_str("error", errstr)->event(),
+			"Cannot file chat into %s, %s: %s", box->vname,
+			error == MAIL_ERROR_TEMP ? "delivery fails temporarily" :
+			"delivering to INBOX instead", errstr);
+	}
+	return -1;
+}
+
+/*
+ * message-filter=seen: a chat of the INBOX that gets \Seen moves to Chats
+ */
+
+static bool coi_mail_has_chat_keyword(struct mail *mail)
+{
+	return str_array_icase_find(mail_get_keywords(mail), COI_KEYWORD_CHAT);
+}
+
+static int
+coi_seen_move_locked(struct coi_user *cuser, struct mailbox *src,
+		     struct mailbox *dest, const ARRAY_TYPE(seq_range) *uids,
+		     unsigned int *count_r)
+{
+	struct mailbox_transaction_context *src_t, *dest_t;
+	struct mail_save_context *save_ctx;
+	struct seq_range_iter iter;
+	struct mail *mail;
+	unsigned int n = 0;
+	uint32_t uid;
+	int ret = 0;
+
+	*count_r = 0;
+	src_t = mailbox_transaction_begin(src,
+		MAILBOX_TRANSACTION_FLAG_EXTERNAL, __func__);
+	dest_t = mailbox_transaction_begin(dest,
+		MAILBOX_TRANSACTION_FLAG_EXTERNAL, __func__);
+	mail = mail_alloc(src_t, 0, NULL);
+	seq_range_array_iter_init(&iter, uids);
+	while (ret == 0 && seq_range_array_iter_nth(&iter, n++, &uid)) {
+		/* Gone already, or changed again since: leave it. */
+		if (!mail_set_uid(mail, uid) ||
+		    (mail_get_flags(mail) & MAIL_SEEN) == 0 ||
+		    !coi_mail_has_chat_keyword(mail))
+			continue;
+		save_ctx = mailbox_save_alloc(dest_t);
+		mailbox_save_copy_flags(save_ctx, mail);
+		if (mailbox_move(&save_ctx, mail) < 0)
+			ret = -1;
+		else
+			*count_r += 1;
+	}
+	mail_free(&mail);
+
+	/* Copies first, expunges after: a failure in between leaves the
+	   message in the INBOX, never nowhere. */
+	if (ret < 0 || *count_r == 0) {
+		mailbox_transaction_rollback(&dest_t);
+		mailbox_transaction_rollback(&src_t);
+		return ret;
+	}
+	if (mailbox_transaction_commit(&dest_t) < 0) {
+		mailbox_transaction_rollback(&src_t);
+		return -1;
+	}
+	if (mailbox_transaction_commit(&src_t) < 0) {
+		e_error(cuser->event, "Seen chat messages were copied to %s, "
+			"but not expunged from the INBOX: %s", cuser->chats,
+			mailbox_get_last_internal_error(src, NULL));
+		return -1;
+	}
+	return 0;
+}
+
+static void
+coi_seen_move(struct coi_user *cuser, struct mailbox *inbox,
+	      const ARRAY_TYPE(seq_range) *uids)
+{
+	struct mailbox *src, *dest;
+	struct coi_config config;
+	struct file_lock *lock = NULL;
+	const char *error = NULL;
+	unsigned int count = 0;
+	int ret;
+
+	if (coi_config_read(cuser, &config) < 0 || !config.enabled ||
+	    config.filter != COI_MESSAGE_FILTER_SEEN)
+		return;
+	if (coi_storage_chats_ensure(cuser, &error) < 0) {
+		e_error(cuser->event, "Cannot move seen chat messages to %s: %s",
+			cuser->chats, error);
+		return;
+	}
+
+	/* A view of our own: the session's view must see the move only when
+	   it syncs, as if another session had done it. */
+	src = mailbox_alloc(inbox->list, inbox->vname, 0);
+	dest = mailbox_alloc(cuser->root_ns->list, cuser->chats, 0);
+	if (mailbox_open(src) < 0 || mailbox_open(dest) < 0)
+		ret = -1;
+	else if ((ret = mailbox_lock_file_create(src, COI_SEEN_LOCK_FNAME,
+			COI_SEEN_LOCK_SECS, &lock, &error)) <= 0) {
+		/* Another move of this user holds it: it is also moving
+		   what we see, or the next \Seen will. */
+		if (ret == 0)
+			error = t_strdup_printf("Timeout waiting for %s",
+						COI_SEEN_LOCK_FNAME);
+		ret = -1;
+	} else {
+		/* Under the lock, so two sessions never move one message
+		   twice. */
+		ret = mailbox_sync(src, 0);
+		if (ret == 0)
+			ret = coi_seen_move_locked(cuser, src, dest, uids,
+						   &count);
+		file_lock_free(&lock);
+	}
+	if (ret < 0 && error == NULL) {
+		error = mailbox_get_last_internal_error(
+			mailbox_get_last_mail_error(src) != MAIL_ERROR_NONE ?
+			src : dest, NULL);
+	}
+	if (ret < 0) {
+		e_error(cuser->event, "Cannot move seen chat messages to %s: %s",
+			cuser->chats, error);
+	} else if (count > 0) {
+		e_debug(event_create_passthrough(cuser->event)->
+			set_name("coi_chat_seen_moved")->
+			add_str("mailbox", cuser->chats)->
+			add_int("count", count)->event(),
+			"Moved %u seen chat message(s) to %s", count,
+			cuser->chats);
+	}
+	mailbox_free(&dest);
+	mailbox_free(&src);
+}
+
+static struct mailbox_transaction_context *
+coi_transaction_begin(struct mailbox *box, enum mailbox_transaction_flags flags,
+		      const char *reason)
+{
+	union mailbox_module_context *cbox = COI_MAILBOX_CONTEXT(box);
+	struct mailbox_transaction_context *t;
+	struct coi_transaction *ct;
+
+	t = cbox->super.transaction_begin(box, flags, reason);
+	ct = i_new(struct coi_transaction, 1);
+	MODULE_CONTEXT_SET(t, coi_storage_module, ct);
+	return t;
+}
+
+static void coi_transaction_free(struct coi_transaction *ct)
+{
+	if (array_is_created(&ct->seen_uids))
+		array_free(&ct->seen_uids);
+	i_free(ct);
+}
+
+static int
+coi_transaction_commit(struct mailbox_transaction_context *t,
+		       struct mail_transaction_commit_changes *changes_r)
+{
+	struct mailbox *box = t->box;
+	union mailbox_module_context *cbox = COI_MAILBOX_CONTEXT(box);
+	struct coi_transaction *ct = COI_TRANSACTION_CONTEXT(t);
+	struct coi_user *cuser =
+		COI_USER_CONTEXT_REQUIRE(mailbox_list_get_user(box->list));
+	int ret;
+
+	ret = cbox->super.transaction_commit(t, changes_r);
+	if (ret == 0 && array_is_created(&ct->seen_uids)) T_BEGIN {
+		coi_seen_move(cuser, box, &ct->seen_uids);
+	} T_END;
+	coi_transaction_free(ct);
+	return ret;
+}
+
+static void
+coi_transaction_rollback(struct mailbox_transaction_context *t)
+{
+	union mailbox_module_context *cbox = COI_MAILBOX_CONTEXT(t->box);
+	struct coi_transaction *ct = COI_TRANSACTION_CONTEXT(t);
+
+	cbox->super.transaction_rollback(t);
+	coi_transaction_free(ct);
+}
+
+static void
+coi_mail_update_flags(struct mail *_mail, enum modify_type modify_type,
+		      enum mail_flags flags)
+{
+	struct mail_private *mail = (struct mail_private *)_mail;
+	union mail_module_context *cmail = COI_MAIL_CONTEXT(mail);
+	struct coi_transaction *ct = COI_TRANSACTION_CONTEXT(_mail->transaction);
+
+	cmail->super.update_flags(_mail, modify_type, flags);
+
+	if ((flags & MAIL_SEEN) == 0 || modify_type == MODIFY_REMOVE ||
+	    ct == NULL || !coi_mail_has_chat_keyword(_mail))
+		return;
+	if (!array_is_created(&ct->seen_uids))
+		i_array_init(&ct->seen_uids, 8);
+	seq_range_array_add(&ct->seen_uids, _mail->uid);
+}
+
+static void coi_mail_allocated(struct mail *_mail)
+{
+	struct mail_private *mail = (struct mail_private *)_mail;
+	struct mail_vfuncs *v = mail->vlast;
+	union mail_module_context *cmail;
+
+	/* Only the INBOX of a COI user has a seen filter to apply. */
+	if (!_mail->box->inbox_user ||
+	    COI_USER_CONTEXT(mailbox_list_get_user(_mail->box->list)) == NULL)
+		return;
+
+	cmail = p_new(mail->pool, union mail_module_context, 1);
+	cmail->super = *v;
+	mail->vlast = &cmail->super;
+	v->update_flags = coi_mail_update_flags;
+	MODULE_CONTEXT_SET_SELF(mail, coi_mail_module, cmail);
+}
+
 static void coi_mailbox_allocated(struct mailbox *box)
 {
 	struct mail_user *user = mailbox_list_get_user(box->list);
@@ -190,6 +501,12 @@ static void coi_mailbox_allocated(struct mailbox *box)
 	v->create_box = coi_mailbox_create_box;
 	v->delete_box = coi_mailbox_delete_box;
 	v->rename_box = coi_mailbox_rename_box;
+	v->copy = coi_mailbox_copy;
+	if (box->inbox_user) {
+		v->transaction_begin = coi_transaction_begin;
+		v->transaction_commit = coi_transaction_commit;
+		v->transaction_rollback = coi_transaction_rollback;
+	}
 	MODULE_CONTEXT_SET_SELF(box, coi_storage_module, cbox);
 }
 
@@ -197,6 +514,7 @@ const struct mail_storage_hooks coi_mail_storage_hooks = {
 	.mail_user_created = coi_user_created,
 	.mail_namespaces_created = coi_user_namespaces_created,
 	.mailbox_allocated = coi_mailbox_allocated,
+	.mail_allocated = coi_mail_allocated,
 };
 
 void coi_storage_init(struct module *module)

@@ -20,4 +20,8 @@ void coi_storage_deinit(void);
 int coi_storage_folders_ensure(struct coi_user *cuser,
 			       struct mail_storage *error_storage);
 
+/* Make sure <root>/Chats exists, recreating it (and Contacts) for a user
+   whose Chats went missing. Returns 0, or -1 with error_r. */
+int coi_storage_chats_ensure(struct coi_user *cuser, const char **error_r);
+
 #endif

@@ -24,6 +24,10 @@ struct coi_user {
 	const char *chats;
 	const char *contacts;
 
+	/* The delivery to this user in progress, if any (LMTP creates a
+	   user per recipient, so this is per recipient). */
+	struct coi_delivery *delivery;
+
 	/* COI is creating its own folders: the mailbox hooks must not read
 	   that as the user asking to enable COI again. */
 	bool creating_folders:1;

@@ -34,6 +34,8 @@ REPO = os.path.dirname(os.path.dirname(os.path.dirname(
 BUILT_PLUGINS = {
     "imap_coi": os.path.join(REPO, "src/imap-coi/.libs/"
                                    "lib95_imap_coi_plugin.so"),
+    "lmtp_coi": os.path.join(REPO, "src/lmtp-coi/.libs/"
+                                   "lib95_lmtp_coi_plugin.so"),
 }
 
 

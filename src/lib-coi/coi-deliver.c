@@ -1,0 +1,136 @@
+/* Copyright (c) 2026 dovecot-coi authors, see the included COPYING file */
+
+#include "lib.h"
+#include "array.h"
+#include "str-sanitize.h"
+#include "mail-storage.h"
+#include "mail-namespace.h"
+#include "coi-user.h"
+#include "coi-storage.h"
+#include "coi-thread.h"
+#include "coi-deliver.h"
+
+int coi_deliver_get_headers(struct mail *mail,
+			    struct coi_detect_headers *headers_r)
+{
+	struct mailbox_header_lookup_ctx *wanted;
+	const char **values[] = {
+		&headers_r->chat_version,
+		&headers_r->message_id,
+		&headers_r->references,
+		&headers_r->in_reply_to,
+	};
+	unsigned int i;
+
+	i_zero(headers_r);
+
+	/* Ask for all of them at once, so that the header is parsed only
+	   once whatever was cached before. */
+	wanted = mailbox_header_lookup_init(mail->box, coi_detect_header_names);
+	mail_add_temp_wanted_fields(mail, 0, wanted);
+	mailbox_header_lookup_unref(&wanted);
+
+	for (i = 0; i < N_ELEMENTS(values); i++) {
+		if (mail_get_first_header(mail, coi_detect_header_names[i],
+					  values[i]) < 0) {
+			i_zero(headers_r);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* The thread rule, and remembering chat ids for it. Failures only cost the
+   thread rule, so they are logged and delivery goes on. */
+static void
+coi_deliver_thread(struct coi_user *cuser, struct coi_delivery *delivery,
+		   struct mailbox *box, const struct coi_detect_headers *headers)
+{
+	ARRAY_TYPE(const_string) ids;
+	const char *id, *found;
+
+	if (cuser->set.thread_index_size == 0)
+		return;
+	if (delivery->reason == COI_CHAT_REASON_NONE) {
+		t_array_init(&ids, COI_THREAD_MAX_LOOKUPS);
+		coi_detect_parent_ids(headers, COI_THREAD_MAX_LOOKUPS, &ids);
+		if (array_count(&ids) > 0 &&
+		    coi_thread_lookup(box, &cuser->set, &ids, &found) < 0) {
+			e_error(cuser->event,
+				"Failed to read the thread index: %s",
+				mailbox_get_last_internal_error(box, NULL));
+		} else if (array_count(&ids) > 0 && found != NULL) {
+			delivery->reason = COI_CHAT_REASON_THREAD;
+			e_debug(cuser->event, "Reply to chat message <%s>",
+				str_sanitize(found, 256));
+		}
+	}
+	if (delivery->reason != COI_CHAT_REASON_NONE &&
+	    (id = coi_detect_message_id(headers)) != NULL &&
+	    coi_thread_add(box, &cuser->set, id) < 0) {
+		e_error(cuser->event, "Failed to update the thread index: %s",
+			mailbox_get_last_internal_error(box, NULL));
+	}
+}
+
+/* Chats must exist before the delivery tries it. A missing Chats of an
+   enabled user is recreated; if that fails, the chat goes to the INBOX. */
+static bool coi_deliver_chats_ready(struct coi_user *cuser)
+{
+	const char *error;
+
+	if (coi_storage_chats_ensure(cuser, &error) == 0)
+		return TRUE;
+	e_error(event_create_passthrough(cuser->event)->
+		set_name("coi_chat_fallback")->
+		add_str("mailbox", cuser->chats)->
+		add_str("error", error)->event(),
+		"Cannot file chat into %s, delivering to INBOX instead: %s",
+		cuser->chats, error);
+	return FALSE;
+}
+
+void coi_deliver_begin(struct coi_user *cuser,
+		       const struct coi_detect_headers *headers,
+		       const char **default_mailbox)
+{
+	struct coi_delivery *delivery;
+	struct mailbox *inbox;
+
+	delivery = p_new(cuser->user->pool, struct coi_delivery, 1);
+	delivery->default_mailbox = *default_mailbox;
+	cuser->delivery = delivery;
+
+	/* A configuration that cannot be read means COI is off for this
+	   delivery: the message goes where it would go without COI. */
+	inbox = coi_config_inbox_alloc(cuser);
+	if (coi_config_read_box(cuser, inbox, &delivery->config) == 0 &&
+	    delivery->config.enabled && headers != NULL) {
+		delivery->reason = coi_detect_headers(headers);
+		coi_deliver_thread(cuser, delivery, inbox, headers);
+	}
+	mailbox_free(&inbox);
+	if (delivery->reason == COI_CHAT_REASON_NONE)
+		return;
+
+	delivery->chat = TRUE;
+	/* Only the INBOX delivery is filed: an explicit +detail mailbox
+	   (lmtp_save_to_detail_mailbox) is the sender's choice. */
+	if (delivery->config.filter == COI_MESSAGE_FILTER_ACTIVE &&
+	    strcmp(*default_mailbox, "INBOX") == 0 &&
+	    coi_deliver_chats_ready(cuser)) {
+		delivery->to_chats = TRUE;
+		delivery->default_mailbox =
+			p_strdup(cuser->user->pool, cuser->chats);
+		*default_mailbox = delivery->default_mailbox;
+	}
+	e_debug(event_create_passthrough(cuser->event)->
+		set_name("coi_chat_detected")->
+		add_str("reason", coi_chat_reason_to_str(delivery->reason))->
+		add_str("filter",
+			coi_message_filter_to_str(delivery->config.filter))->
+		add_str("mailbox", delivery->default_mailbox)->event(),
+		"Chat message (%s): default mailbox %s",
+		coi_chat_reason_to_str(delivery->reason),
+		delivery->default_mailbox);
+}
