@@ -258,16 +258,22 @@ static int coi_mailbox_copy(struct mail_save_context *ctx, struct mail *mail)
 		return 0;
 	}
 	if (delivery->to_chats && strcmp(box->vname, cuser->chats) == 0) {
-		/* Dovecot falls back to the INBOX unless this was a
-		   temporary failure, which it reports to the MTA. */
-		errstr = mailbox_get_last_internal_error(box, &error);
+		/* Dovecot falls back to the INBOX unless the error is
+		   temporary. A Chats that cannot take the message (say, its
+		   permissions are broken) must not hold up chat for ever:
+		   make Dovecot try the INBOX, which reports its own errors
+		   (quota, temporary failures) as it would without COI. */
+		errstr = t_strdup(mailbox_get_last_internal_error(box, &error));
+		if (error == MAIL_ERROR_TEMP) {
+			mail_storage_set_error(box->storage,
+					       MAIL_ERROR_NOTPOSSIBLE, errstr);
+		}
 		e_error(event_create_passthrough(cuser->event)->
 			set_name("coi_chat_fallback")->
 			add_str("mailbox", box->vname)->
 			add_str("error", errstr)->event(),
-			"Cannot file chat into %s, %s: %s", box->vname,
-			error == MAIL_ERROR_TEMP ? "delivery fails temporarily" :
-			"delivering to INBOX instead", errstr);
+			"Cannot file chat into %s, delivering to INBOX "
+			"instead: %s", box->vname, errstr);
 	}
 	return -1;
 }
@@ -295,8 +301,9 @@ coi_seen_move_locked(struct coi_user *cuser, struct mailbox *src,
 	int ret = 0;
 
 	*count_r = 0;
-	src_t = mailbox_transaction_begin(src,
-		MAILBOX_TRANSACTION_FLAG_EXTERNAL, __func__);
+	/* Not external: the expunges are requests that the storage still has
+	   to carry out (for Maildir: unlink the file). */
+	src_t = mailbox_transaction_begin(src, 0, __func__);
 	dest_t = mailbox_transaction_begin(dest,
 		MAILBOX_TRANSACTION_FLAG_EXTERNAL, __func__);
 	mail = mail_alloc(src_t, 0, NULL);
@@ -332,6 +339,12 @@ coi_seen_move_locked(struct coi_user *cuser, struct mailbox *src,
 			"but not expunged from the INBOX: %s", cuser->chats,
 			mailbox_get_last_internal_error(src, NULL));
 		return -1;
+	}
+	/* The expunges are only requests until the INBOX is synced. */
+	if (mailbox_sync(src, 0) < 0) {
+		e_error(cuser->event, "Failed to sync the INBOX after moving "
+			"seen chat messages: %s",
+			mailbox_get_last_internal_error(src, NULL));
 	}
 	return 0;
 }

@@ -1,5 +1,6 @@
 """Shared fixtures: the harness module is importable from every test, and
-`coi_server` starts a Dovecot with imap_coi for the test module."""
+`coi_server` starts a Dovecot with imap_coi and lmtp_coi for the test
+module."""
 import os
 import sys
 
@@ -11,9 +12,12 @@ from harness import DovecotServer, built_plugin  # noqa: E402
 
 
 def coi_server(**kwargs):
-    """A DovecotServer loading the freshly built imap_coi for IMAP."""
-    kwargs.setdefault("plugin_paths", [built_plugin("imap_coi")])
+    """A DovecotServer loading the freshly built imap_coi for IMAP and
+    lmtp_coi for LMTP."""
+    kwargs.setdefault("plugin_paths", [built_plugin("imap_coi"),
+                                       built_plugin("lmtp_coi")])
     kwargs.setdefault("imap_mail_plugins", "imap_coi")
+    kwargs.setdefault("lmtp_mail_plugins", "lmtp_coi")
     return DovecotServer(**kwargs)
 
 

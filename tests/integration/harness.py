@@ -460,3 +460,72 @@ def list_mailboxes(conn, command="LIST"):
 def mailbox_names(conn, command="LIST", selectable=True):
     return {name for flags, _, name in list_mailboxes(conn, command)
             if not (selectable and "\\Noselect" in flags)}
+
+
+# -- delivery helpers -------------------------------------------------------
+
+COI_CONFIG = "/private/vendor/vendor.dovecot/coi/config"
+
+_msg_counter = [0]
+
+
+def make_message(chat_version=None, message_id=None, references=None,
+                 in_reply_to=None, subject="test", body="hello\r\n",
+                 extra_headers=(), sender="sender@example.org"):
+    """An RFC 5322 message; message_id defaults to a fresh unique id
+    (without chat$). Returns (message_id, bytes)."""
+    if message_id is None:
+        _msg_counter[0] += 1
+        message_id = f"<m{_msg_counter[0]}.{time.time_ns()}@example.org>"
+    lines = [f"From: {sender}", "To: rcpt@example.org",
+             f"Subject: {subject}", f"Message-ID: {message_id}",
+             "Date: Tue, 24 Nov 2026 12:00:00 +0000"]
+    if chat_version is not None:
+        lines.append(f"Chat-Version: {chat_version}")
+    if references is not None:
+        lines.append(f"References: {references}")
+    if in_reply_to is not None:
+        lines.append(f"In-Reply-To: {in_reply_to}")
+    lines.extend(extra_headers)
+    data = "\r\n".join(lines) + "\r\n\r\n" + body
+    # surrogateescape lets a test put raw non-UTF-8 bytes in ("\udcff")
+    return message_id, data.encode("utf-8", "surrogateescape")
+
+
+def enable_coi(server, user, message_filter=None):
+    """Enable COI for user over IMAP, with an optional message-filter."""
+    conn = RawIMAP(server.imap_port)
+    status, text, _ = imap_command(conn, f"LOGIN {user} {server.password}")
+    assert status == "OK", text
+    assert setmetadata(conn, COI_CONFIG + "/enabled", "yes")[0] == "OK"
+    if message_filter is not None:
+        status, text = setmetadata(conn, COI_CONFIG + "/message-filter",
+                                   message_filter)
+        assert status == "OK", text
+    imap_command(conn, "LOGOUT")
+    conn.close()
+
+
+def messages(server, user):
+    """Every message of user, via doveadm: [(mailbox, {flags}, message-id)].
+    doveadm loads no COI plugin, so this sees the storage as it is."""
+    r = server.doveadm("-f", "tab", "fetch", "-u", user,
+                       "mailbox flags hdr.message-id", "all")
+    assert r.returncode == 0, r.stderr
+    out = []
+    for line in r.stdout.splitlines()[1:]:
+        if line.count("\t") < 2:
+            # a folded Message-ID goes on over several lines
+            if out and line.strip():
+                m, f, i = out[-1]
+                out[-1] = (m, f, (i + " " + line.strip()).strip())
+            continue
+        mailbox, flags, msgid = line.split("\t", 2)
+        out.append((mailbox, set(flags.split()) - {"\\Recent"},
+                    msgid.strip()))
+    return out
+
+
+def where(server, user, message_id):
+    """[(mailbox, {flags})] of every copy of message_id that user has."""
+    return [(m, f) for m, f, i in messages(server, user) if i == message_id]

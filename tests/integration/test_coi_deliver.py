@@ -1,0 +1,546 @@
+"""Delivery over LMTP against the real Dovecot: classification, $Chat,
+filing per message-filter, the seen move, the thread index, fallbacks."""
+import os
+import re
+import select
+import shutil
+import stat
+import subprocess
+import time
+
+import pytest
+
+from conftest import coi_server
+from harness import (RawIMAP, enable_coi, imap_command, make_message,
+                     messages, where)
+
+CHAT = "$Chat"
+
+
+@pytest.fixture(scope="module")
+def server():
+    users = [f"d{i}" for i in range(60)] + [
+        {"name": "plain", "fields": {"userdb_mail_plugins": "notify"}},
+        {"name": "nothread", "fields": {"userdb_coi_thread_index_size": "0"}},
+    ]
+    with coi_server(users=users) as s:
+        s.free_users = [f"d{i}" for i in range(60)]
+        yield s
+
+
+@pytest.fixture
+def user(server):
+    return server.free_users.pop(0)
+
+
+def deliver(server, rcpts, message):
+    if isinstance(rcpts, str):
+        rcpts = [rcpts]
+    replies = server.lmtp_deliver("sender@example.org", rcpts, message)
+    for rcpt in rcpts:
+        assert replies[rcpt][0] == 250, replies
+    return replies
+
+
+def login(server, user):
+    conn = RawIMAP(server.imap_port)
+    status, text, _ = imap_command(conn, f"LOGIN {user} {server.password}")
+    assert status == "OK", text
+    return conn
+
+
+# -- classification ----------------------------------------------------------
+
+CHAT_CASES = {
+    "chat-version": dict(chat_version="1.0"),
+    "chat-version-params": dict(chat_version="1.0;name=value"),
+    "chat-version-empty": dict(chat_version=""),
+    "deltachat": dict(chat_version="1.0",
+                      message_id="<3b7a1f5e-8d2c-4a5e-9f1b-2c3d4e5f6a7b"
+                                 "@localhost>"),
+    "msgid-chat": dict(message_id="<chat$ab12.cd@example.org>"),
+    "msgid-coi": dict(message_id="<coi$ab12.cd@example.org>"),
+    "references-first": dict(references="<chat$first@example.org> "
+                                        "<other@example.org>"),
+    "references-coi": dict(references="<coi$first@example.org>"),
+}
+
+MAIL_CASES = {
+    "plain": dict(),
+    "msgid-chat-not-prefix": dict(message_id="<xchat$1@example.org>"),
+    "msgid-uppercase": dict(message_id="<CHAT$1@example.org>"),
+    "references-second": dict(references="<a@example.org> "
+                                         "<chat$b@example.org>"),
+    "in-reply-to-unknown": dict(in_reply_to="<chat$unknown@example.org>"),
+    "header-in-body": dict(body="Chat-Version: 1.0\r\n"),
+}
+
+
+def unique(kw):
+    """Make a case's fixed Message-ID unique per test run."""
+    kw = dict(kw)
+    if "message_id" in kw:
+        kw["message_id"] = kw["message_id"].replace(
+            "@", f".{time.time_ns()}@", 1)
+    return kw
+
+
+@pytest.mark.parametrize("case", sorted(CHAT_CASES))
+def test_chat_gets_keyword_and_stays_in_inbox_by_default(server, case):
+    user = server.free_users.pop(0)
+    enable_coi(server, user)
+    msgid, msg = make_message(**unique(CHAT_CASES[case]))
+    deliver(server, user, msg)
+    assert where(server, user, msgid) == [("INBOX", {CHAT})]
+
+
+@pytest.mark.parametrize("case", sorted(MAIL_CASES))
+def test_mail_is_not_chat(server, case):
+    user = server.free_users.pop(0)
+    enable_coi(server, user, "active")
+    msgid, msg = make_message(**unique(MAIL_CASES[case]))
+    deliver(server, user, msg)
+    assert where(server, user, msgid) == [("INBOX", set())]
+
+
+def test_active_files_chat_into_chats(server, user):
+    enable_coi(server, user, "active")
+    chat_id, chat = make_message(chat_version="1.0")
+    mail_id, mail = make_message()
+    deliver(server, user, chat)
+    deliver(server, user, mail)
+    assert where(server, user, chat_id) == [("COI/Chats", {CHAT})]
+    assert where(server, user, mail_id) == [("INBOX", set())]
+
+
+def test_filter_none_after_active(server, user):
+    enable_coi(server, user, "active")
+    enable_coi(server, user, "none")
+    msgid, msg = make_message(chat_version="1.0")
+    deliver(server, user, msg)
+    assert where(server, user, msgid) == [("INBOX", {CHAT})]
+
+
+def test_disabled_user_gets_nothing(server, user):
+    # enabled and disabled again: the folders exist, COI is off
+    enable_coi(server, user, "active")
+    conn = login(server, user)
+    imap_command(conn, 'SETMETADATA "" '
+                       '(/private/vendor/vendor.dovecot/coi/config/enabled '
+                       'NIL)')
+    conn.close()
+    msgid, msg = make_message(chat_version="1.0")
+    deliver(server, user, msg)
+    assert where(server, user, msgid) == [("INBOX", set())]
+
+
+def test_never_enabled_user_gets_nothing(server, user):
+    msgid, msg = make_message(chat_version="1.0")
+    deliver(server, user, msg)
+    assert where(server, user, msgid) == [("INBOX", set())]
+
+
+def test_user_without_plugin_gets_nothing(server):
+    msgid, msg = make_message(chat_version="1.0")
+    deliver(server, "plain", msg)
+    assert where(server, "plain", msgid) == [("INBOX", set())]
+
+
+def test_multi_recipient_decides_per_recipient(server):
+    active, none, disabled = (server.free_users.pop(0) for _ in range(3))
+    enable_coi(server, active, "active")
+    enable_coi(server, none)
+    # the order matters: Dovecot copies the first recipient's saved
+    # message (with its $Chat) to the others
+    rcpts = [active, "plain", disabled, none]
+    msgid, msg = make_message(chat_version="1.0")
+    deliver(server, rcpts, msg)
+    assert where(server, active, msgid) == [("COI/Chats", {CHAT})]
+    assert where(server, "plain", msgid) == [("INBOX", set())]
+    assert where(server, disabled, msgid) == [("INBOX", set())]
+    assert where(server, none, msgid) == [("INBOX", {CHAT})]
+
+    # and the other way round: a recipient without COI first
+    msgid, msg = make_message(chat_version="1.0")
+    deliver(server, [disabled, active, none], msg)
+    assert where(server, disabled, msgid) == [("INBOX", set())]
+    assert where(server, active, msgid) == [("COI/Chats", {CHAT})]
+    assert where(server, none, msgid) == [("INBOX", {CHAT})]
+
+
+def test_mail_with_chat_in_same_connection(server, user):
+    """Several transactions on one LMTP connection keep no state."""
+    enable_coi(server, user, "active")
+    ids = []
+    with server.lmtp() as conn:
+        for i in range(6):
+            msgid, msg = make_message(chat_version="1.0" if i % 2 else None)
+            ids.append(msgid)
+            conn.sendmail("sender@example.org", [user], msg)
+    for i, msgid in enumerate(ids):
+        expected = ("COI/Chats", {CHAT}) if i % 2 else ("INBOX", set())
+        assert where(server, user, msgid) == [expected]
+
+
+# -- IDLE --------------------------------------------------------------------
+
+def idle_reads(conn, seconds, until=b"EXISTS"):
+    """Lines the server sends within seconds (stopping at until). Reads the
+    socket directly: a timed-out socket file is dead."""
+    deadline = time.monotonic() + seconds
+    data = b""
+    while until not in data:
+        left = deadline - time.monotonic()
+        if left <= 0 or not select.select([conn.sock], [], [], left)[0]:
+            break
+        chunk = conn.sock.recv(4096)
+        if not chunk:
+            break
+        data += chunk
+    return data.decode(errors="replace").splitlines()
+
+
+def test_idle_on_inbox_not_woken_by_filed_chat(server, user):
+    enable_coi(server, user, "active")
+    conn = login(server, user)
+    assert imap_command(conn, "SELECT INBOX")[0] == "OK"
+    # no buffered reader from here on: idle_reads() uses the socket
+    conn.send(b"I1 IDLE\r\n")
+    assert idle_reads(conn, 10.0, until=b"+ ")[0].startswith("+")
+
+    chat_id, chat = make_message(chat_version="1.0")
+    deliver(server, user, chat)
+    assert not [l for l in idle_reads(conn, 2.0) if "EXISTS" in l]
+    assert where(server, user, chat_id) == [("COI/Chats", {CHAT})]
+
+    # the IDLE does work: ordinary mail wakes it
+    _, mail = make_message()
+    deliver(server, user, mail)
+    assert [l for l in idle_reads(conn, 10.0) if "EXISTS" in l]
+    conn.send(b"DONE\r\n")
+    conn.close()
+
+
+# -- message-filter=seen -----------------------------------------------------
+
+def uid_of(conn, message_id):
+    status, _, untagged = imap_command(
+        conn, f'UID SEARCH HEADER Message-ID "{message_id}"')
+    assert status == "OK"
+    uids = untagged[0].split()[2:]
+    assert len(uids) == 1, untagged
+    return uids[0]
+
+
+@pytest.mark.parametrize("how", ["store", "uid-store", "fetch-body",
+                                 "replace"])
+def test_seen_moves_chat_to_chats(server, how):
+    user = server.free_users.pop(0)
+    enable_coi(server, user, "seen")
+    chat_id, chat = make_message(chat_version="1.0")
+    mail_id, mail = make_message()
+    deliver(server, user, chat)
+    deliver(server, user, mail)
+    assert where(server, user, chat_id) == [("INBOX", {CHAT})]
+
+    # a second session watches the INBOX
+    watcher = login(server, user)
+    assert imap_command(watcher, "SELECT INBOX")[0] == "OK"
+
+    conn = login(server, user)
+    assert imap_command(conn, "SELECT INBOX")[0] == "OK"
+    uid = uid_of(conn, chat_id)
+    cmd = {"store": f"STORE 1:* +FLAGS (\\Seen)",
+           "uid-store": f"UID STORE {uid} +FLAGS.SILENT (\\Seen)",
+           "fetch-body": f"UID FETCH {uid} BODY[]",
+           "replace": f"UID STORE {uid} FLAGS (\\Seen \\Flagged $Chat)"}[how]
+    status, text, untagged = imap_command(conn, cmd)
+    assert status == "OK", text
+    status, _, untagged = imap_command(conn, "NOOP")
+    assert status == "OK"
+
+    chat_flags = {CHAT, "\\Seen"} | ({"\\Flagged"} if how == "replace"
+                                    else set())
+    assert where(server, user, chat_id) == [("COI/Chats", chat_flags)]
+    if how == "store":
+        # the ordinary mail got \Seen too, and stays
+        assert where(server, user, mail_id) == [("INBOX", {"\\Seen"})]
+    else:
+        assert where(server, user, mail_id) == [("INBOX", set())]
+    # both sessions learn about the expunge
+    status, _, untagged = imap_command(watcher, "NOOP")
+    assert any(re.match(r"\* \d+ EXPUNGE", l) for l in untagged), untagged
+    status, _, untagged = imap_command(conn, "SEARCH ALL")
+    assert untagged[0].split()[2:] == ["1"]
+
+
+def test_seen_leaves_mail_and_unseen_chat(server, user):
+    enable_coi(server, user, "seen")
+    chat_id, chat = make_message(chat_version="1.0")
+    mail_id, mail = make_message()
+    deliver(server, user, chat)
+    deliver(server, user, mail)
+    conn = login(server, user)
+    imap_command(conn, "SELECT INBOX")
+    assert imap_command(conn, f"UID STORE {uid_of(conn, mail_id)} "
+                              "+FLAGS (\\Seen)")[0] == "OK"
+    assert imap_command(conn, f"UID STORE {uid_of(conn, chat_id)} "
+                              "+FLAGS (\\Flagged)")[0] == "OK"
+    assert where(server, user, chat_id) == [("INBOX", {CHAT, "\\Flagged"})]
+    assert where(server, user, mail_id) == [("INBOX", {"\\Seen"})]
+
+
+def test_seen_after_client_removed_chat_keyword(server, user):
+    """FLAGS (\\Seen) replaces $Chat too: the client says it is not chat."""
+    enable_coi(server, user, "seen")
+    chat_id, chat = make_message(chat_version="1.0")
+    deliver(server, user, chat)
+    conn = login(server, user)
+    imap_command(conn, "SELECT INBOX")
+    assert imap_command(conn, "STORE 1 FLAGS (\\Seen)")[0] == "OK"
+    assert where(server, user, chat_id) == [("INBOX", {"\\Seen"})]
+
+
+def test_seen_does_nothing_in_other_filter_modes(server, user):
+    enable_coi(server, user)        # message-filter none
+    chat_id, chat = make_message(chat_version="1.0")
+    deliver(server, user, chat)
+    conn = login(server, user)
+    imap_command(conn, "SELECT INBOX")
+    assert imap_command(conn, "STORE 1 +FLAGS (\\Seen)")[0] == "OK"
+    assert where(server, user, chat_id) == [("INBOX", {CHAT, "\\Seen"})]
+
+
+def test_seen_keyword_added_by_client_counts(server, user):
+    """A client may mark mail as chat itself; \\Seen then moves it."""
+    enable_coi(server, user, "seen")
+    mail_id, mail = make_message()
+    deliver(server, user, mail)
+    conn = login(server, user)
+    imap_command(conn, "SELECT INBOX")
+    assert imap_command(conn, "STORE 1 +FLAGS ($Chat)")[0] == "OK"
+    assert imap_command(conn, "STORE 1 +FLAGS (\\Seen)")[0] == "OK"
+    assert where(server, user, mail_id) == [("COI/Chats", {CHAT, "\\Seen"})]
+
+
+def test_seen_concurrent_sessions_move_once(server, user):
+    enable_coi(server, user, "seen")
+    ids = []
+    for _ in range(10):
+        msgid, msg = make_message(chat_version="1.0")
+        ids.append(msgid)
+        deliver(server, user, msg)
+    conns = [login(server, user) for _ in range(3)]
+    for conn in conns:
+        imap_command(conn, "SELECT INBOX")
+    # every session marks everything \Seen, interleaved
+    for conn in conns:
+        conn.send(b"X1 STORE 1:* +FLAGS.SILENT (\\Seen)\r\n")
+    for conn in conns:
+        while not conn.readline().startswith(b"X1 "):
+            pass
+    found = messages(server, user)
+    for msgid in ids:
+        assert [(m, f) for m, f, i in found if i == msgid] == \
+            [("COI/Chats", {CHAT, "\\Seen"})]
+
+
+# -- thread-aware detection --------------------------------------------------
+
+def test_reply_to_known_chat_is_chat(server, user):
+    enable_coi(server, user, "active")
+    # Delta Chat: Chat-Version, <uuid@localhost>
+    chat_id = f"<{time.time_ns()}-dc@localhost>"
+    _, chat = make_message(chat_version="1.0", message_id=chat_id)
+    deliver(server, user, chat)
+
+    # an ordinary mail client answers it
+    reply_id, reply = make_message(in_reply_to=chat_id,
+                                   references=chat_id)
+    deliver(server, user, reply)
+    assert where(server, user, reply_id) == [("COI/Chats", {CHAT})]
+
+    # and a reply to that reply is still chat
+    reply2_id, reply2 = make_message(references=f"{chat_id} {reply_id}")
+    deliver(server, user, reply2)
+    assert where(server, user, reply2_id) == [("COI/Chats", {CHAT})]
+
+    # a reply to something else is mail
+    other_id, other = make_message(in_reply_to="<unknown@example.org>",
+                                   references="<unknown@example.org>")
+    deliver(server, user, other)
+    assert where(server, user, other_id) == [("INBOX", set())]
+
+
+def test_thread_index_is_per_user(server):
+    a, b = server.free_users.pop(0), server.free_users.pop(0)
+    enable_coi(server, a)
+    enable_coi(server, b)
+    chat_id = f"<{time.time_ns()}-pu@localhost>"
+    _, chat = make_message(chat_version="1.0", message_id=chat_id)
+    deliver(server, a, chat)
+    reply_id, reply = make_message(in_reply_to=chat_id)
+    deliver(server, [a, b], reply)
+    assert where(server, a, reply_id) == [("INBOX", {CHAT})]
+    assert where(server, b, reply_id) == [("INBOX", set())]
+
+
+def test_chat_of_disabled_time_is_not_indexed(server, user):
+    """Only chat COI saw as chat (COI enabled) is remembered."""
+    chat_id = f"<{time.time_ns()}-off@localhost>"
+    _, chat = make_message(chat_version="1.0", message_id=chat_id)
+    deliver(server, user, chat)
+    enable_coi(server, user)
+    reply_id, reply = make_message(in_reply_to=chat_id)
+    deliver(server, user, reply)
+    assert where(server, user, reply_id) == [("INBOX", set())]
+
+
+def test_thread_index_can_be_turned_off(server):
+    enable_coi(server, "nothread")
+    chat_id = f"<{time.time_ns()}-nt@localhost>"
+    _, chat = make_message(chat_version="1.0", message_id=chat_id)
+    deliver(server, "nothread", chat)
+    reply_id, reply = make_message(in_reply_to=chat_id)
+    deliver(server, "nothread", reply)
+    assert where(server, "nothread", chat_id) == [("INBOX", {CHAT})]
+    assert where(server, "nothread", reply_id) == [("INBOX", set())]
+
+
+def test_thread_index_not_reachable_over_metadata(server, user):
+    enable_coi(server, user)
+    _, chat = make_message(chat_version="1.0")
+    deliver(server, user, chat)
+    conn = login(server, user)
+    status, text, untagged = imap_command(
+        conn, 'GETMETADATA (DEPTH infinity) "" (/private/vendor)')
+    assert status == "OK", text
+    assert not [l for l in untagged if "thread" in l], untagged
+    status, text, _ = imap_command(
+        conn, 'SETMETADATA "" '
+              '(/private/vendor/vendor.dovecot/pvt/coi/thread/1 "x")')
+    assert status != "OK"
+
+
+# -- fallbacks ---------------------------------------------------------------
+
+def maildir(server, user):
+    return os.path.join(server.home(user), "Maildir")
+
+
+def test_missing_chats_is_recreated(server, user):
+    enable_coi(server, user, "active")
+    shutil.rmtree(os.path.join(maildir(server, user), ".COI.Chats"))
+    msgid, msg = make_message(chat_version="1.0")
+    deliver(server, user, msg)
+    assert where(server, user, msgid) == [("COI/Chats", {CHAT})]
+    assert server.wait_for_log(rf"lmtp\({user}\).*Warning: .*coi: "
+                               r"COI/Chats is missing")
+    conn = login(server, user)
+    status, _, untagged = imap_command(conn, 'LSUB "" "COI/*"')
+    assert any("COI/Chats" in l for l in untagged), untagged
+
+
+def test_chats_not_creatable_falls_back_to_inbox(server, user):
+    enable_coi(server, user, "active")
+    chats = os.path.join(maildir(server, user), ".COI.Chats")
+    shutil.rmtree(chats)
+    # a file where the folder's directory would go: mkdir fails
+    with open(chats, "w") as f:
+        f.write("in the way\n")
+    try:
+        msgid, msg = make_message(chat_version="1.0")
+        deliver(server, user, msg)
+    finally:
+        os.unlink(chats)
+    assert where(server, user, msgid) == [("INBOX", {CHAT})]
+    assert server.wait_for_log(rf"lmtp\({user}\).*Error: .*coi: Cannot "
+                               r"file chat into COI/Chats, delivering to "
+                               r"INBOX instead")
+
+
+def test_chats_not_writable_falls_back_to_inbox(server, user):
+    enable_coi(server, user, "active")
+    chats = os.path.join(maildir(server, user), ".COI.Chats")
+    dirs = [chats] + [os.path.join(chats, d) for d in ("tmp", "new", "cur")]
+    for d in dirs:
+        os.chmod(d, stat.S_IRUSR | stat.S_IXUSR)
+    try:
+        msgid, msg = make_message(chat_version="1.0")
+        deliver(server, user, msg)
+    finally:
+        for d in dirs:
+            os.chmod(d, 0o700)
+    assert where(server, user, msgid) == [("INBOX", {CHAT})]
+
+
+def test_unreadable_config_delivers_like_mail(server, user):
+    enable_coi(server, user, "active")
+    attrs = os.path.join(server.home(user), "dovecot-attributes")
+    os.chmod(attrs, 0)
+    try:
+        msgid, msg = make_message(chat_version="1.0")
+        deliver(server, user, msg)
+    finally:
+        os.chmod(attrs, 0o600)
+    assert where(server, user, msgid) == [("INBOX", set())]
+    assert server.wait_for_log(rf"lmtp\({user}\).*Error: .*coi: Failed to "
+                               r"read the COI configuration")
+
+
+HOSTILE = {
+    "huge-references": dict(references=" ".join(
+        f"<id{i}@example.org>" for i in range(20000))),
+    "non-utf8": dict(extra_headers=["Chat-Version: \udcff\udcfe"],
+                     subject="\udce4"),
+    "duplicate-chat-version": dict(chat_version="1.0",
+                                   extra_headers=["Chat-Version: 2.0"]),
+    "folded-message-id": dict(message_id="\r\n <chat$folded@example.org>"),
+    "empty-message-id": dict(message_id=""),
+    "garbage-in-reply-to": dict(in_reply_to="<<<>>>@@@" * 1000),
+    "nul-and-controls": dict(extra_headers=["X-Junk: a\x01\x02\x7f"]),
+}
+
+
+@pytest.mark.parametrize("case", sorted(HOSTILE))
+def test_hostile_headers_are_delivered(server, case):
+    user = server.free_users.pop(0)
+    enable_coi(server, user, "active")
+    kw = dict(HOSTILE[case])
+    subject = f"hostile-{case}-{time.time_ns()}"
+    kw.setdefault("subject", subject)
+    _, msg = make_message(**kw)
+    deliver(server, user, msg)
+    assert len(messages(server, user)) == 1
+    assert not server.log_lines_matching(r"Panic|Fatal")
+
+
+def test_header_only_message(server, user):
+    enable_coi(server, user, "active")
+    deliver(server, user, b"Chat-Version: 1.0\r\n")
+    assert [(m, f) for m, f, _ in messages(server, user)] == \
+        [("COI/Chats", {CHAT})]
+
+
+def test_no_log_lines_for_normal_deliveries(server, user):
+    enable_coi(server, user, "active")
+    deliver(server, user, make_message(chat_version="1.0")[1])
+    deliver(server, user, make_message()[1])
+    lines = server.log_lines_matching(rf"lmtp\({user}\).*(Info|Warning|"
+                                      r"Error): .*coi")
+    assert lines == []
+
+
+# -- dovecot-lda -------------------------------------------------------------
+
+DOVECOT_LDA = "/usr/lib/dovecot/dovecot-lda"
+
+
+def test_dovecot_lda_files_chat(server, user):
+    enable_coi(server, user, "active")
+    msgid, msg = make_message(chat_version="1.0")
+    r = subprocess.run([DOVECOT_LDA, "-c", server.conf, "-d", user,
+                        "-o", "mail_plugins=lmtp_coi"],
+                       input=msg, capture_output=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert where(server, user, msgid) == [("COI/Chats", {CHAT})]
