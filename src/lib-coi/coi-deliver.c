@@ -134,3 +134,25 @@ void coi_deliver_begin(struct coi_user *cuser,
 		coi_chat_reason_to_str(delivery->reason),
 		delivery->default_mailbox);
 }
+
+void coi_deliver_remember_saved(struct coi_user *cuser, struct mail *mail)
+{
+	struct coi_detect_headers headers;
+	struct coi_config config;
+	struct mailbox *inbox;
+	const char *id;
+
+	if (cuser->set.thread_index_size == 0 ||
+	    coi_deliver_get_headers(mail, &headers) < 0 ||
+	    coi_detect_headers(&headers) == COI_CHAT_REASON_NONE ||
+	    (id = coi_detect_message_id(&headers)) == NULL)
+		return;
+
+	inbox = coi_config_inbox_alloc(cuser);
+	if (coi_config_read_box(cuser, inbox, &config) == 0 &&
+	    config.enabled && coi_thread_add(inbox, &cuser->set, id) < 0) {
+		e_error(cuser->event, "Failed to update the thread index: %s",
+			mailbox_get_last_internal_error(inbox, NULL));
+	}
+	mailbox_free(&inbox);
+}

@@ -39,4 +39,9 @@ void coi_deliver_begin(struct coi_user *cuser,
 		       const struct coi_detect_headers *headers,
 		       const char **default_mailbox);
 
+/* A client stored mail (APPEND): if it is chat by its headers and COI is
+   enabled, remember its Message-ID in the thread index, so that replies to
+   it count as chat (e.g. the user's own sent chat messages). */
+void coi_deliver_remember_saved(struct coi_user *cuser, struct mail *mail);
+
 #endif

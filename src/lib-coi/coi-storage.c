@@ -278,6 +278,25 @@ static int coi_mailbox_copy(struct mail_save_context *ctx, struct mail *mail)
 	return -1;
 }
 
+/* APPEND (and any other save outside a delivery): chat the user stores,
+   such as a sent chat message, joins the thread index. */
+static int coi_mailbox_save_finish(struct mail_save_context *ctx)
+{
+	struct mailbox *box = ctx->transaction->box;
+	union mailbox_module_context *cbox = COI_MAILBOX_CONTEXT(box);
+	struct coi_user *cuser =
+		COI_USER_CONTEXT_REQUIRE(mailbox_list_get_user(box->list));
+	struct mail *dest_mail = ctx->dest_mail;
+
+	if (cbox->super.save_finish(ctx) < 0)
+		return -1;
+	if (cuser->delivery == NULL && !ctx->copying_or_moving &&
+	    dest_mail != NULL) T_BEGIN {
+		coi_deliver_remember_saved(cuser, dest_mail);
+	} T_END;
+	return 0;
+}
+
 /*
  * message-filter=seen: a chat of the INBOX that gets \Seen moves to Chats
  */
@@ -515,6 +534,7 @@ static void coi_mailbox_allocated(struct mailbox *box)
 	v->delete_box = coi_mailbox_delete_box;
 	v->rename_box = coi_mailbox_rename_box;
 	v->copy = coi_mailbox_copy;
+	v->save_finish = coi_mailbox_save_finish;
 	if (box->inbox_user) {
 		v->transaction_begin = coi_transaction_begin;
 		v->transaction_commit = coi_transaction_commit;

@@ -372,6 +372,31 @@ def test_reply_to_known_chat_is_chat(server, user):
     assert where(server, user, other_id) == [("INBOX", set())]
 
 
+def test_reply_to_appended_chat_is_chat(server, user):
+    """The user's own chat message, stored by the client (APPEND to Sent),
+    makes the answer to it chat."""
+    enable_coi(server, user, "active")
+    sent_id = f"<{time.time_ns()}-sent@localhost>"
+    _, sent = make_message(chat_version="1.0", message_id=sent_id)
+    conn = server.imap(user)
+    conn.create("Sent")
+    status, _ = conn.append("Sent", None, None, sent)
+    assert status == "OK"
+    # an ordinary mail APPENDed is not remembered
+    plain_id, plain = make_message()
+    assert conn.append("Sent", None, None, plain)[0] == "OK"
+    conn.logout()
+
+    reply_id, reply = make_message(in_reply_to=sent_id)
+    deliver(server, user, reply)
+    assert where(server, user, reply_id) == [("COI/Chats", {CHAT})]
+    reply2_id, reply2 = make_message(in_reply_to=plain_id)
+    deliver(server, user, reply2)
+    assert where(server, user, reply2_id) == [("INBOX", set())]
+    # APPEND never adds $Chat itself: the client said what it stores
+    assert where(server, user, sent_id) == [("Sent", set())]
+
+
 def test_thread_index_is_per_user(server):
     a, b = server.free_users.pop(0), server.free_users.pop(0)
     enable_coi(server, a)
