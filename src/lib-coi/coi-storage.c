@@ -264,6 +264,11 @@ static int coi_mailbox_copy(struct mail_save_context *ctx, struct mail *mail)
 		   make Dovecot try the INBOX, which reports its own errors
 		   (quota, temporary failures) as it would without COI. */
 		errstr = t_strdup(mailbox_get_last_internal_error(box, &error));
+		if (error == MAIL_ERROR_NOQUOTA) {
+			/* The INBOX is over quota as well: nothing COI can
+			   change, and Dovecot answers as it always does. */
+			return -1;
+		}
 		if (error == MAIL_ERROR_TEMP) {
 			mail_storage_set_error(box->storage,
 					       MAIL_ERROR_NOTPOSSIBLE, errstr);

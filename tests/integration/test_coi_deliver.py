@@ -22,6 +22,8 @@ def server():
     users = [f"d{i}" for i in range(60)] + [
         {"name": "plain", "fields": {"userdb_mail_plugins": "notify"}},
         {"name": "nothread", "fields": {"userdb_coi_thread_index_size": "0"}},
+        {"name": "badsize", "fields": {"userdb_coi_thread_index_size": "lots"}},
+        {"name": "badage", "fields": {"userdb_coi_thread_index_max_age": "-1"}},
     ]
     with coi_server(users=users) as s:
         s.free_users = [f"d{i}" for i in range(60)]
@@ -430,6 +432,20 @@ def test_thread_index_can_be_turned_off(server):
     deliver(server, "nothread", reply)
     assert where(server, "nothread", chat_id) == [("INBOX", {CHAT})]
     assert where(server, "nothread", reply_id) == [("INBOX", set())]
+
+
+@pytest.mark.parametrize("user,setting", [
+    ("badsize", "coi_thread_index_size 'lots'"),
+    ("badage", "coi_thread_index_max_age '-1'"),
+])
+def test_invalid_thread_setting_tempfails(server, user, setting):
+    """A broken admin setting is a temporary failure: the MTA keeps the
+    message and retries once the admin fixed it."""
+    _, msg = make_message(chat_version="1.0")
+    replies = server.lmtp_deliver("sender@example.org", [user], msg)
+    assert replies[user][0] == 451, replies
+    assert server.wait_for_log(rf"Error: .*rcpt {user}: .*coi: Invalid "
+                               + re.escape(setting))
 
 
 def test_thread_index_not_reachable_over_metadata(server, user):
