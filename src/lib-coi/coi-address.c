@@ -1,0 +1,120 @@
+/* Copyright (c) 2026 dovecot-coi authors, see the included COPYING file */
+
+#include "lib.h"
+#include "str.h"
+#include "hex-binary.h"
+#include "unichar.h"
+#include "sha3.h"
+#include "message-address.h"
+#include "smtp-address.h"
+#include "coi-address.h"
+
+#include <ctype.h>
+#include <locale.h>
+#include <wctype.h>
+
+/* Unicode lowercasing with glibc's built-in C.UTF-8 tables, without
+   touching the process locale. */
+static locale_t coi_utf8_locale = (locale_t)0;
+
+static unichar_t coi_unichar_lcase(unichar_t chr)
+{
+	if (chr < 0x80)
+		return i_tolower(chr);
+	if (coi_utf8_locale == (locale_t)0) {
+		coi_utf8_locale = newlocale(LC_CTYPE_MASK, "C.UTF-8",
+					    (locale_t)0);
+		if (coi_utf8_locale == (locale_t)0)
+			return chr;
+	}
+	return towlower_l(chr, coi_utf8_locale);
+}
+
+static bool coi_utf8_lcase_append(string_t *dest, const char *src)
+{
+	unichar_t chr;
+	int len;
+
+	while (*src != '\0') {
+		if ((unsigned char)*src < 0x80) {
+			str_append_c(dest, i_tolower(*src));
+			src++;
+			continue;
+		}
+		len = uni_utf8_get_char(src, &chr);
+		if (len <= 0)
+			return FALSE;
+		uni_ucs4_to_utf8_c(coi_unichar_lcase(chr), dest);
+		src += len;
+	}
+	return TRUE;
+}
+
+const char *coi_address_normalize(const char *localpart, const char *domain)
+{
+	string_t *str;
+	const char *p;
+
+	if (localpart == NULL || domain == NULL || *domain == '\0')
+		return NULL;
+	/* The parsers give the local-part unquoted already; what is left of
+	   quotes is the spec's "removing quotes". */
+	if (strchr(localpart, '"') != NULL) {
+		str = t_str_new(strlen(localpart));
+		for (p = localpart; *p != '\0'; p++) {
+			if (*p != '"')
+				str_append_c(str, *p);
+		}
+		localpart = str_c(str);
+	}
+	str = t_str_new(strlen(localpart) + strlen(domain) + 2);
+	if (!coi_utf8_lcase_append(str, localpart))
+		return NULL;
+	str_append_c(str, '@');
+	if (!coi_utf8_lcase_append(str, domain))
+		return NULL;
+	return str_c(str);
+}
+
+const char *coi_address_hash(const char *normalized)
+{
+	unsigned char digest[SHA256_RESULTLEN];
+
+	sha3_256_get_digest(normalized, strlen(normalized), digest);
+	return binary_to_hex(digest, sizeof(digest));
+}
+
+bool coi_address_hash_parse(const char *value, const char **hash_r)
+{
+	size_t i;
+
+	for (i = 0; i < COI_ADDRESS_HASH_HEX_LEN; i++) {
+		if (!i_isxdigit(value[i]))
+			return FALSE;
+	}
+	if (value[i] != '\0')
+		return FALSE;
+	*hash_r = t_str_lcase(value);
+	return TRUE;
+}
+
+const char *coi_address_from_header(const char *value)
+{
+	struct message_address *addr;
+
+	if (value == NULL)
+		return NULL;
+	addr = message_address_parse(pool_datastack_create(),
+				     (const unsigned char *)value,
+				     strlen(value), 1, 0);
+	if (addr == NULL || addr->mailbox == NULL || addr->domain == NULL)
+		return NULL;
+	return coi_address_normalize(addr->mailbox, addr->domain);
+}
+
+const char *coi_address_from_smtp(const struct smtp_address *address)
+{
+	if (address == NULL || address->localpart == NULL)
+		return NULL;
+	return coi_address_normalize(address->localpart, address->domain);
+}
