@@ -28,7 +28,7 @@ static void imap_coi_client_created(struct client **clientp)
 void imap_coi_plugin_init(struct module *module)
 {
 	imap_coi_module = module;
-	coi_storage_init(module);
+	coi_storage_init(module, COI_STORAGE_FLAG_CLIENT);
 	next_hook_client_created =
 		imap_client_created_hook_set(imap_coi_client_created);
 }

@@ -36,6 +36,7 @@ static MODULE_CONTEXT_DEFINE_INIT(coi_storage_module,
 static MODULE_CONTEXT_DEFINE_INIT(coi_mail_module, &mail_module_register);
 
 static struct module *coi_storage_hooks_module;
+static enum coi_storage_flags coi_storage_flags;
 
 /*
  * Folders
@@ -107,13 +108,14 @@ int coi_storage_chats_ensure(struct coi_user *cuser, const char **error_r)
 
 	box = mailbox_alloc(cuser->root_ns->list, cuser->chats, 0);
 	if (mailbox_exists(box, FALSE, &existence) < 0) {
-		*error_r = mailbox_get_last_internal_error(box, NULL);
+		*error_r = t_strdup(mailbox_get_last_internal_error(box, NULL));
 		ret = -1;
 	} else if (existence != MAILBOX_EXISTENCE_SELECT) {
 		e_warning(cuser->event, "%s is missing: creating it again",
 			  cuser->chats);
 		if (coi_storage_folders_ensure(cuser, box->storage) < 0) {
-			*error_r = mailbox_get_last_internal_error(box, NULL);
+			*error_r = t_strdup(
+				mailbox_get_last_internal_error(box, NULL));
 			ret = -1;
 		}
 	}
@@ -311,15 +313,19 @@ static bool coi_mail_has_chat_keyword(struct mail *mail)
 	return str_array_icase_find(mail_get_keywords(mail), COI_KEYWORD_CHAT);
 }
 
+/* Move what is still a \Seen chat of uids from src to dest. Returns 0, or
+   -1 with error_r (src and dest unchanged: copies are committed first, and
+   the expunges only after them, so a failure never loses a message). */
 static int
 coi_seen_move_locked(struct coi_user *cuser, struct mailbox *src,
 		     struct mailbox *dest, const ARRAY_TYPE(seq_range) *uids,
-		     unsigned int *count_r)
+		     unsigned int *count_r, const char **error_r)
 {
 	struct mailbox_transaction_context *src_t, *dest_t;
 	struct mail_save_context *save_ctx;
 	struct seq_range_iter iter;
 	struct mail *mail;
+	enum mail_error error;
 	unsigned int n = 0;
 	uint32_t uid;
 	int ret = 0;
@@ -340,27 +346,35 @@ coi_seen_move_locked(struct coi_user *cuser, struct mailbox *src,
 			continue;
 		save_ctx = mailbox_save_alloc(dest_t);
 		mailbox_save_copy_flags(save_ctx, mail);
-		if (mailbox_move(&save_ctx, mail) < 0)
-			ret = -1;
-		else
+		if (mailbox_move(&save_ctx, mail) == 0) {
 			*count_r += 1;
+			continue;
+		}
+		/* Expunged by another session meanwhile: the others still
+		   move. */
+		if (mail->expunged ||
+		    mailbox_get_last_mail_error(src) == MAIL_ERROR_EXPUNGED)
+			continue;
+		*error_r = t_strdup(mailbox_get_last_internal_error(dest,
+								    &error));
+		ret = -1;
 	}
 	mail_free(&mail);
 
-	/* Copies first, expunges after: a failure in between leaves the
-	   message in the INBOX, never nowhere. */
 	if (ret < 0 || *count_r == 0) {
 		mailbox_transaction_rollback(&dest_t);
 		mailbox_transaction_rollback(&src_t);
 		return ret;
 	}
 	if (mailbox_transaction_commit(&dest_t) < 0) {
+		*error_r = t_strdup(mailbox_get_last_internal_error(dest, NULL));
 		mailbox_transaction_rollback(&src_t);
 		return -1;
 	}
 	if (mailbox_transaction_commit(&src_t) < 0) {
-		e_error(cuser->event, "Seen chat messages were copied to %s, "
-			"but not expunged from the INBOX: %s", cuser->chats,
+		*error_r = t_strdup_printf("Copied to %s, but not expunged "
+			"from the INBOX (the user sees them twice): %s",
+			cuser->chats,
 			mailbox_get_last_internal_error(src, NULL));
 		return -1;
 	}
@@ -371,6 +385,32 @@ coi_seen_move_locked(struct coi_user *cuser, struct mailbox *src,
 			mailbox_get_last_internal_error(src, NULL));
 	}
 	return 0;
+}
+
+/* One seen-move at a time per user, so two sessions never move one message
+   twice. The lock file goes with the INBOX index, or into the home when
+   the index is in memory. */
+static int
+coi_seen_lock(struct mailbox *box, struct file_lock **lock_r,
+	      const char **error_r)
+{
+	int ret;
+
+	if (!mail_index_is_in_memory(box->index)) {
+		ret = mailbox_lock_file_create(box, COI_SEEN_LOCK_FNAME,
+					       COI_SEEN_LOCK_SECS, lock_r,
+					       error_r);
+	} else {
+		ret = mail_user_lock_file_create(box->storage->user,
+						 COI_SEEN_LOCK_FNAME,
+						 COI_SEEN_LOCK_SECS, lock_r,
+						 error_r);
+	}
+	if (ret == 0) {
+		*error_r = t_strdup_printf("Timeout waiting for %s",
+					   COI_SEEN_LOCK_FNAME);
+	}
+	return ret > 0 ? 0 : -1;
 }
 
 static void
@@ -397,29 +437,23 @@ coi_seen_move(struct coi_user *cuser, struct mailbox *inbox,
 	   it syncs, as if another session had done it. */
 	src = mailbox_alloc(inbox->list, inbox->vname, 0);
 	dest = mailbox_alloc(cuser->root_ns->list, cuser->chats, 0);
-	if (mailbox_open(src) < 0 || mailbox_open(dest) < 0)
+	if (mailbox_open(src) < 0) {
+		error = t_strdup(mailbox_get_last_internal_error(src, NULL));
 		ret = -1;
-	else if ((ret = mailbox_lock_file_create(src, COI_SEEN_LOCK_FNAME,
-			COI_SEEN_LOCK_SECS, &lock, &error)) <= 0) {
-		/* Another move of this user holds it: it is also moving
-		   what we see, or the next \Seen will. */
-		if (ret == 0)
-			error = t_strdup_printf("Timeout waiting for %s",
-						COI_SEEN_LOCK_FNAME);
+	} else if (mailbox_open(dest) < 0) {
+		error = t_strdup(mailbox_get_last_internal_error(dest, NULL));
 		ret = -1;
-	} else {
-		/* Under the lock, so two sessions never move one message
-		   twice. */
-		ret = mailbox_sync(src, 0);
-		if (ret == 0)
+	} else if ((ret = coi_seen_lock(src, &lock, &error)) == 0) {
+		/* Under the lock: what another move took is gone now. */
+		if (mailbox_sync(src, 0) < 0) {
+			error = t_strdup(mailbox_get_last_internal_error(src,
+									 NULL));
+			ret = -1;
+		} else {
 			ret = coi_seen_move_locked(cuser, src, dest, uids,
-						   &count);
+						   &count, &error);
+		}
 		file_lock_free(&lock);
-	}
-	if (ret < 0 && error == NULL) {
-		error = mailbox_get_last_internal_error(
-			mailbox_get_last_mail_error(src) != MAIL_ERROR_NONE ?
-			src : dest, NULL);
 	}
 	if (ret < 0) {
 		e_error(cuser->event, "Cannot move seen chat messages to %s: %s",
@@ -511,7 +545,9 @@ static void coi_mail_allocated(struct mail *_mail)
 	union mail_module_context *cmail;
 
 	/* Only the INBOX of a COI user has a seen filter to apply. */
-	if (!_mail->box->inbox_user ||
+	if ((coi_storage_flags & COI_STORAGE_FLAG_CLIENT) == 0 ||
+	    !_mail->box->inbox_user ||
+	    _mail->box->list->ns->type != MAIL_NAMESPACE_TYPE_PRIVATE ||
 	    COI_USER_CONTEXT(mailbox_list_get_user(_mail->box->list)) == NULL)
 		return;
 
@@ -539,8 +575,10 @@ static void coi_mailbox_allocated(struct mailbox *box)
 	v->delete_box = coi_mailbox_delete_box;
 	v->rename_box = coi_mailbox_rename_box;
 	v->copy = coi_mailbox_copy;
-	v->save_finish = coi_mailbox_save_finish;
-	if (box->inbox_user) {
+	if ((coi_storage_flags & COI_STORAGE_FLAG_CLIENT) != 0)
+		v->save_finish = coi_mailbox_save_finish;
+	if ((coi_storage_flags & COI_STORAGE_FLAG_CLIENT) != 0 &&
+	    box->inbox_user) {
 		v->transaction_begin = coi_transaction_begin;
 		v->transaction_commit = coi_transaction_commit;
 		v->transaction_rollback = coi_transaction_rollback;
@@ -555,9 +593,10 @@ const struct mail_storage_hooks coi_mail_storage_hooks = {
 	.mail_allocated = coi_mail_allocated,
 };
 
-void coi_storage_init(struct module *module)
+void coi_storage_init(struct module *module, enum coi_storage_flags flags)
 {
 	coi_storage_hooks_module = module;
+	coi_storage_flags = flags;
 	if (module != NULL)
 		mail_storage_hooks_add(module, &coi_mail_storage_hooks);
 	else

@@ -31,7 +31,7 @@ void coi_user_created(struct mail_user *user)
 
 	/* Raw users (LMTP's incoming mail) and the owners of shared
 	   namespaces are not COI users. */
-	if (user->autocreated)
+	if (user->autocreated || COI_USER_CONTEXT(user) != NULL)
 		return;
 
 	cuser = p_new(user->pool, struct coi_user, 1);

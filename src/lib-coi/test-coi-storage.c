@@ -391,7 +391,7 @@ int main(int argc, char **argv)
 		MASTER_SERVICE_FLAG_NO_INIT_DATASTACK_FRAME,
 		&argc, &argv, "");
 	ctx = test_mail_storage_init();
-	coi_storage_init(NULL);
+	coi_storage_init(NULL, COI_STORAGE_FLAG_CLIENT);
 
 	ret = test_run(test_functions);
 

@@ -74,7 +74,7 @@ static const struct mail_storage_hooks lmtp_coi_mail_storage_hooks = {
 void lmtp_coi_plugin_init(struct module *module)
 {
 	lmtp_coi_module = module;
-	coi_storage_init(module);
+	coi_storage_init(module, 0);
 	mail_storage_hooks_add(module, &lmtp_coi_mail_storage_hooks);
 	next_deliver_mail = mail_deliver_hook_set(lmtp_coi_deliver_mail);
 }
@@ -85,3 +85,6 @@ void lmtp_coi_plugin_deinit(void)
 	mail_storage_hooks_remove(&lmtp_coi_mail_storage_hooks);
 	coi_storage_deinit();
 }
+
+/* Delivery only, like Sieve's plugin. */
+const char lmtp_coi_plugin_binary_dependency[] = "lda lmtp";
