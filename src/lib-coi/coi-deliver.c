@@ -8,6 +8,8 @@
 #include "coi-user.h"
 #include "coi-storage.h"
 #include "coi-thread.h"
+#include "coi-address.h"
+#include "coi-block.h"
 #include "coi-deliver.h"
 
 int coi_deliver_get_headers(struct mail *mail,
@@ -19,6 +21,7 @@ int coi_deliver_get_headers(struct mail *mail,
 		&headers_r->message_id,
 		&headers_r->references,
 		&headers_r->in_reply_to,
+		&headers_r->from,
 	};
 	unsigned int i;
 
@@ -90,8 +93,63 @@ static bool coi_deliver_chats_ready(struct coi_user *cuser)
 	return FALSE;
 }
 
+/* Create the Blocked mailbox on demand (subscribed, so clients show it).
+   Returns 0 if it exists now, -1 with error_r. */
+static int coi_deliver_blocked_ensure(struct coi_user *cuser,
+				      const char **error_r)
+{
+	struct mailbox *box;
+	enum mail_error error;
+	int ret = 0;
+
+	box = mailbox_alloc(cuser->blocked_ns->list, cuser->blocked, 0);
+	if (mailbox_create(box, NULL, FALSE) == 0) {
+		e_debug(event_create_passthrough(cuser->event)->
+			set_name("coi_folder_created")->
+			add_str("mailbox", cuser->blocked)->event(),
+			"Created mailbox %s", cuser->blocked);
+		if (mailbox_set_subscribed(box, TRUE) < 0)
+			ret = -1;
+	} else {
+		(void)mailbox_get_last_error(box, &error);
+		if (error != MAIL_ERROR_EXISTS)
+			ret = -1;
+	}
+	if (ret < 0)
+		*error_r = t_strdup(mailbox_get_last_internal_error(box, NULL));
+	mailbox_free(&box);
+	return ret;
+}
+
+/* Is the sender on the user's block list? Sets delivery->blocked_by. */
+static void
+coi_deliver_block_check(struct coi_user *cuser, struct coi_delivery *delivery,
+			struct mailbox *inbox,
+			const struct coi_detect_headers *headers,
+			const struct smtp_address *mail_from)
+{
+	const char *senders[2], *entry;
+	int ret;
+
+	senders[0] = coi_address_from_smtp(mail_from);
+	senders[1] = headers == NULL ? NULL :
+		coi_address_from_header(headers->from);
+	if (senders[0] == NULL && senders[1] == NULL)
+		return;
+	ret = coi_block_lookup(inbox, senders, N_ELEMENTS(senders), &entry);
+	if (ret < 0) {
+		/* No message is lost for a broken dict: deliver it. */
+		e_error(cuser->event, "Failed to read the block list, "
+			"delivering unfiltered: %s",
+			mailbox_get_last_internal_error(inbox, NULL));
+	} else if (ret > 0) {
+		delivery->blocked_by = p_strdup(cuser->user->pool, entry);
+	}
+}
+
 void coi_deliver_begin(struct coi_user *cuser,
 		       const struct coi_detect_headers *headers,
+		       const struct smtp_address *mail_from,
 		       const char **default_mailbox)
 {
 	struct coi_delivery *delivery;
@@ -104,12 +162,36 @@ void coi_deliver_begin(struct coi_user *cuser,
 	/* A configuration that cannot be read means COI is off for this
 	   delivery: the message goes where it would go without COI. */
 	inbox = coi_config_inbox_alloc(cuser);
-	if (coi_config_read_box(cuser, inbox, &delivery->config) == 0 &&
+	/* Blocks hold whether or not the user enabled COI. */
+	coi_deliver_block_check(cuser, delivery, inbox, headers, mail_from);
+	if (delivery->blocked_by == NULL &&
+	    coi_config_read_box(cuser, inbox, &delivery->config) == 0 &&
 	    delivery->config.enabled && headers != NULL) {
 		delivery->reason = coi_detect_headers(headers);
 		coi_deliver_thread(cuser, delivery, inbox, headers);
 	}
 	mailbox_free(&inbox);
+
+	if (delivery->blocked_by != NULL) {
+		const char *error;
+
+		if (coi_deliver_blocked_ensure(cuser, &error) < 0) {
+			delivery->blocked_error = p_strdup_printf(
+				cuser->user->pool, "Cannot create %s: %s",
+				cuser->blocked, error);
+			e_error(cuser->event, "%s", delivery->blocked_error);
+		}
+		delivery->default_mailbox = cuser->blocked;
+		*default_mailbox = cuser->blocked;
+		e_debug(event_create_passthrough(cuser->event)->
+			set_name("coi_blocked")->
+			add_str("source", "user")->
+			add_str("mailbox", cuser->blocked)->event(),
+			"Sender blocked by the user's entry %s: "
+			"delivering to %s", delivery->blocked_by,
+			cuser->blocked);
+		return;
+	}
 	if (delivery->reason == COI_CHAT_REASON_NONE)
 		return;
 

@@ -5,6 +5,7 @@
 #include "coi-config.h"
 
 struct mail;
+struct smtp_address;
 struct coi_user;
 
 /* What COI decided for one recipient of one message. */
@@ -13,6 +14,11 @@ struct coi_delivery {
 	enum coi_chat_reason reason;
 	/* The mailbox the message goes to unless Sieve says otherwise. */
 	const char *default_mailbox;
+	/* The block list entry that matched the sender (the message then goes
+	   to the Blocked mailbox, and Sieve does not run), and why that
+	   mailbox cannot take it, if so. */
+	const char *blocked_by;
+	const char *blocked_error;
 	/* Every copy saved during this delivery gets $Chat. */
 	bool chat:1;
 	/* The message is meant for Chats (message-filter=active). */
@@ -25,8 +31,9 @@ struct coi_delivery {
 int coi_deliver_get_headers(struct mail *mail,
 			    struct coi_detect_headers *headers_r);
 
-/* Decide for cuser's delivery of a message with these headers: read the
-   user's configuration, classify, keep the thread index, and make sure
+/* Decide for cuser's delivery of a message with these headers from the
+   envelope sender mail_from (NULL if none): check the user's block list,
+   read the user's configuration, classify, keep the thread index, and make sure
    Chats exists if the message is filed there. *default_mailbox is where
    the delivery would save the message; it is changed to Chats when the
    message is filed there. From then on every copy the delivery saves gets
@@ -37,6 +44,7 @@ int coi_deliver_get_headers(struct mail *mail,
    message is then delivered like mail. */
 void coi_deliver_begin(struct coi_user *cuser,
 		       const struct coi_detect_headers *headers,
+		       const struct smtp_address *mail_from,
 		       const char **default_mailbox);
 
 /* A client stored mail (APPEND): if it is chat by its headers and COI is

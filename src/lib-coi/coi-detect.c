@@ -14,6 +14,7 @@ const char *const coi_detect_header_names[] = {
 	"Message-ID",
 	"References",
 	"In-Reply-To",
+	"From",
 	NULL
 };
 

@@ -25,6 +25,8 @@ struct coi_detect_headers {
 	const char *message_id;
 	const char *references;
 	const char *in_reply_to;
+	/* not for classification: the sender, for blocking */
+	const char *from;
 };
 
 /* The header names above, NULL-terminated, for mailbox_header_lookup_init(). */

@@ -30,22 +30,38 @@ coi_setting_parse_string(struct mail_user *user, const char *value,
 }
 
 static int
+coi_setting_parse_count(const char *value, unsigned int max, void *dest,
+			const char **error_r)
+{
+	unsigned int *count_r = dest;
+
+	if (str_to_uint(value, count_r) < 0) {
+		*error_r = "Not a number";
+		return -1;
+	}
+	if (*count_r > max) {
+		*error_r = t_strdup_printf("Larger than %u", max);
+		return -1;
+	}
+	return 0;
+}
+
+static int
 coi_setting_parse_thread_index_size(struct mail_user *user ATTR_UNUSED,
 				    const char *value, void *dest,
 				    const char **error_r)
 {
-	unsigned int *size_r = dest;
+	return coi_setting_parse_count(value, COI_THREAD_INDEX_SIZE_MAX, dest,
+				       error_r);
+}
 
-	if (str_to_uint(value, size_r) < 0) {
-		*error_r = "Not a number";
-		return -1;
-	}
-	if (*size_r > COI_THREAD_INDEX_SIZE_MAX) {
-		*error_r = t_strdup_printf("Larger than %u",
-					   COI_THREAD_INDEX_SIZE_MAX);
-		return -1;
-	}
-	return 0;
+static int
+coi_setting_parse_blocked_max(struct mail_user *user ATTR_UNUSED,
+			      const char *value, void *dest,
+			      const char **error_r)
+{
+	return coi_setting_parse_count(value, COI_BLOCKED_MAX_MAX, dest,
+				       error_r);
 }
 
 static int
@@ -61,6 +77,13 @@ static const struct coi_setting_def coi_setting_defs[] = {
 	{ COI_SETTING_MAILBOX_ROOT, COI_MAILBOX_ROOT_DEFAULT,
 	  offsetof(struct coi_settings, mailbox_root),
 	  coi_setting_parse_string },
+	/* Resolved like the root, see coi_user_root_init(). */
+	{ COI_SETTING_BLOCKED_MAILBOX, "Blocked",
+	  offsetof(struct coi_settings, blocked_mailbox),
+	  coi_setting_parse_string },
+	{ COI_SETTING_BLOCKED_MAX, "10000",
+	  offsetof(struct coi_settings, blocked_max),
+	  coi_setting_parse_blocked_max },
 	{ COI_SETTING_THREAD_INDEX_SIZE, "1000",
 	  offsetof(struct coi_settings, thread_index_size),
 	  coi_setting_parse_thread_index_size },

@@ -4,15 +4,24 @@
 struct mail_user;
 
 #define COI_SETTING_MAILBOX_ROOT "coi_mailbox_root"
+#define COI_SETTING_BLOCKED_MAILBOX "coi_blocked_mailbox"
+#define COI_SETTING_BLOCKED_MAX "coi_blocked_max"
 #define COI_SETTING_THREAD_INDEX_SIZE "coi_thread_index_size"
 #define COI_SETTING_THREAD_INDEX_MAX_AGE "coi_thread_index_max_age"
 
 /* The largest coi_thread_index_size: each slot is one attribute. */
 #define COI_THREAD_INDEX_SIZE_MAX 1000000
+/* The largest coi_blocked_max. */
+#define COI_BLOCKED_MAX_MAX 1000000
 
 /* Admin settings (plugin { } block or userdb), parsed once per user. */
 struct coi_settings {
 	const char *mailbox_root;
+	/* Where mail of blocked senders goes (relative to the INBOX
+	   namespace unless it names another namespace's prefix) */
+	const char *blocked_mailbox;
+	/* How many METADATA block entries a user may have */
+	unsigned int blocked_max;
 	/* Slots of the per-user index of chat Message-IDs (0: no index, so
 	   no thread-aware detection), and how long an entry counts. */
 	unsigned int thread_index_size;

@@ -11,6 +11,7 @@
 #include "coi-common.h"
 #include "coi-user.h"
 #include "coi-config.h"
+#include "coi-block.h"
 #include "coi-deliver.h"
 #include "coi-storage.h"
 
@@ -602,10 +603,12 @@ void coi_storage_init(struct module *module, enum coi_storage_flags flags)
 	else
 		mail_storage_hooks_add_internal(&coi_mail_storage_hooks);
 	coi_config_attributes_register();
+	coi_block_attributes_register();
 }
 
 void coi_storage_deinit(void)
 {
+	coi_block_attributes_unregister();
 	coi_config_attributes_unregister();
 	if (coi_storage_hooks_module != NULL)
 		mail_storage_hooks_remove(&coi_mail_storage_hooks);

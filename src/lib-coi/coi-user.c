@@ -100,13 +100,17 @@ static int coi_user_root_init(struct coi_user *cuser,
 {
 	struct mail_user *user = cuser->user;
 	struct mailbox *box;
-	const char *root;
+	const char *root, *error;
 	char sep;
 	int ret = 0;
 
 	if (coi_mailbox_root_resolve(namespaces, cuser->set.mailbox_root,
-				     &cuser->root_ns, &root, error_r) < 0)
+				     &cuser->root_ns, &root, &error) < 0) {
+		*error_r = t_strdup_printf("Invalid %s '%s': %s",
+			COI_SETTING_MAILBOX_ROOT,
+			str_sanitize(cuser->set.mailbox_root, 128), error);
 		return -1;
+	}
 	sep = mail_namespace_get_sep(cuser->root_ns);
 	cuser->root = p_strdup(user->pool, root);
 	cuser->chats = p_strdup_printf(user->pool, "%s%c%s",
@@ -114,11 +118,23 @@ static int coi_user_root_init(struct coi_user *cuser,
 	cuser->contacts = p_strdup_printf(user->pool, "%s%c%s",
 					  root, sep, COI_MAILBOX_CONTACTS);
 
+	if (coi_mailbox_root_resolve(namespaces, cuser->set.blocked_mailbox,
+				     &cuser->blocked_ns, &root, &error) < 0) {
+		*error_r = t_strdup_printf("Invalid %s '%s': %s",
+			COI_SETTING_BLOCKED_MAILBOX,
+			str_sanitize(cuser->set.blocked_mailbox, 128), error);
+		return -1;
+	}
+	cuser->blocked = p_strdup(user->pool, root);
+
 	/* Let the storage judge the name too (e.g. '.' in a Maildir++
 	   layout that uses '/' as separator). */
 	box = mailbox_alloc(cuser->root_ns->list, cuser->chats, 0);
 	if (mailbox_verify_create_name(box) < 0) {
-		*error_r = t_strdup_printf("Mailbox name '%s' is not valid: %s",
+		*error_r = t_strdup_printf("Invalid %s '%s': "
+			"Mailbox name '%s' is not valid: %s",
+			COI_SETTING_MAILBOX_ROOT,
+			str_sanitize(cuser->set.mailbox_root, 128),
 			cuser->chats, mailbox_get_last_error(box, NULL));
 		ret = -1;
 	}
@@ -136,11 +152,8 @@ void coi_user_namespaces_created(struct mail_namespace *namespaces)
 
 	if (cuser == NULL || user->error != NULL)
 		return;
-	if (coi_user_root_init(cuser, namespaces, &error) < 0) {
-		user->error = p_strdup_printf(user->pool,
-			"coi: Invalid %s '%s': %s", COI_SETTING_MAILBOX_ROOT,
-			str_sanitize(cuser->set.mailbox_root, 128), error);
-	}
+	if (coi_user_root_init(cuser, namespaces, &error) < 0)
+		user->error = p_strdup_printf(user->pool, "coi: %s", error);
 }
 
 bool coi_user_is_chats(struct coi_user *cuser, struct mail_namespace *ns,

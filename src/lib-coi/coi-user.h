@@ -23,6 +23,8 @@ struct coi_user {
 	const char *root;
 	const char *chats;
 	const char *contacts;
+	struct mail_namespace *blocked_ns;
+	const char *blocked;
 
 	/* The delivery to this user in progress, if any (LMTP creates a
 	   user per recipient, so this is per recipient). */

@@ -23,13 +23,33 @@ static struct module *lmtp_coi_module;
 static deliver_mail_func_t *next_deliver_mail;
 static bool lmtp_coi_order_error_logged;
 
+/* A blocked sender's message goes to the Blocked mailbox and nowhere else:
+   Sieve does not run for it, and if that mailbox cannot take it, the
+   delivery fails temporarily instead of falling back to the INBOX. */
+static int
+lmtp_coi_deliver_blocked(struct mail_deliver_context *ctx,
+			 struct coi_delivery *delivery,
+			 struct mail_storage **storage_r)
+{
+	if (delivery->blocked_error == NULL &&
+	    mail_deliver_save(ctx, ctx->rcpt_default_mailbox, 0, NULL,
+			      storage_r) == 0)
+		return 1;
+	/* Even over quota: anything but a temporary failure would make
+	   lib-lda try the INBOX next. */
+	ctx->tempfail_error = *storage_r == NULL ?
+		"Temporary internal error" :
+		p_strdup(ctx->pool, mail_storage_get_last_error(*storage_r,
+								NULL));
+	return -1;
+}
+
 static int
 lmtp_coi_deliver_mail(struct mail_deliver_context *ctx,
 		      struct mail_storage **storage_r)
 {
 	struct coi_user *cuser = COI_USER_CONTEXT(ctx->rcpt_user);
 	struct coi_detect_headers headers;
-	int ret;
 
 	if (cuser != NULL) T_BEGIN {
 		if (coi_deliver_get_headers(ctx->src_mail, &headers) < 0) {
@@ -37,21 +57,24 @@ lmtp_coi_deliver_mail(struct mail_deliver_context *ctx,
 				"delivering like mail: %s",
 				mailbox_get_last_internal_error(
 					ctx->src_mail->box, NULL));
-			coi_deliver_begin(cuser, NULL,
+			coi_deliver_begin(cuser, NULL, ctx->mail_from,
 					  &ctx->rcpt_default_mailbox);
 		} else {
-			coi_deliver_begin(cuser, &headers,
+			coi_deliver_begin(cuser, &headers, ctx->mail_from,
 					  &ctx->rcpt_default_mailbox);
 		}
 	} T_END;
+
+	if (cuser != NULL && cuser->delivery->blocked_by != NULL)
+		return lmtp_coi_deliver_blocked(ctx, cuser->delivery,
+						storage_r);
 
 	/* Without a next hook, mail_deliver() saves to the default mailbox
 	   once we return (and falls back to the INBOX if that fails); the
 	   delivery state stays with the recipient's user until then. */
 	if (next_deliver_mail == NULL)
 		return 0;
-	ret = next_deliver_mail(ctx, storage_r);
-	return ret;
+	return next_deliver_mail(ctx, storage_r);
 }
 
 static void lmtp_coi_mail_user_created(struct mail_user *user)

@@ -1,0 +1,246 @@
+/* Copyright (c) 2026 dovecot-coi authors, see the included COPYING file */
+
+#include "lib.h"
+#include "array.h"
+#include "str-sanitize.h"
+#include "unichar.h"
+#include "mail-storage-private.h"
+#include "coi-user.h"
+#include "coi-address.h"
+#include "coi-block.h"
+
+#define COI_BLOCK_ENTRY_MAX_LEN 320
+
+/* Our own iterations of the list must not call coi_attr_blocked_iter() (it
+   would recurse, and Dovecot dedups extra keys in O(n^2)). */
+static bool coi_block_iterating = FALSE;
+
+static bool coi_block_name_char_ok(char c)
+{
+	return (unsigned char)c > 0x20 && c != 0x7f && c != '/' &&
+		c != '*' && c != '%' && c != '"';
+}
+
+int coi_block_entry_verify(const char *entry, const char **error_r)
+{
+	const char *at, *p, *normalized;
+
+	if (*entry == '\0') {
+		*error_r = "empty address";
+		return -1;
+	}
+	if (strlen(entry) > COI_BLOCK_ENTRY_MAX_LEN) {
+		*error_r = "address too long";
+		return -1;
+	}
+	at = strrchr(entry, '@');
+	if (at == NULL || at[1] == '\0') {
+		*error_r = "not an address (local@domain) or @domain";
+		return -1;
+	}
+	for (p = entry; *p != '\0'; p++) {
+		if (!coi_block_name_char_ok(*p) || (*p == '@' && p != at)) {
+			*error_r = "not an address (local@domain) or @domain";
+			return -1;
+		}
+	}
+	if (at[1] == '.' || p[-1] == '.' || strstr(at, "..") != NULL) {
+		*error_r = "invalid domain";
+		return -1;
+	}
+	/* The key must be what a sender's address normalizes to, or it
+	   could never match. */
+	normalized = coi_address_normalize(at == entry ? "x" :
+					   t_strdup_until(entry, at), at + 1);
+	if (normalized == NULL) {
+		*error_r = "not valid UTF-8";
+		return -1;
+	}
+	if (strcmp(at == entry ? normalized + 1 : normalized, entry) != 0) {
+		*error_r = "not in lowercase";
+		return -1;
+	}
+	return 0;
+}
+
+void coi_block_entries(const char *address, const char **entry_r,
+		       const char **domain_entry_r)
+{
+	const char *at = strrchr(address, '@');
+
+	*entry_r = address;
+	*domain_entry_r = at == NULL ? NULL : at;
+}
+
+int coi_block_lookup(struct mailbox *box, const char *const *addresses,
+		     unsigned int count, const char **entry_r)
+{
+	struct mail_attribute_value value;
+	const char *entries[2];
+	unsigned int i, j;
+	int ret;
+
+	*entry_r = NULL;
+	for (i = 0; i < count; i++) {
+		/* none, or the same as an earlier one */
+		if (addresses[i] == NULL ||
+		    (i > 0 && addresses[0] != NULL &&
+		     strcmp(addresses[i], addresses[0]) == 0))
+			continue;
+		coi_block_entries(addresses[i], &entries[0], &entries[1]);
+		for (j = 0; j < N_ELEMENTS(entries); j++) {
+			if (entries[j] == NULL)
+				continue;
+			ret = mailbox_attribute_get(box,
+				MAIL_ATTRIBUTE_TYPE_PRIVATE,
+				t_strconcat(COI_ATTR_BLOCKED_PREFIX,
+					    entries[j], NULL), &value);
+			if (ret < 0)
+				return -1;
+			if (ret > 0 && value.value != NULL &&
+			    strcmp(value.value, "yes") == 0) {
+				*entry_r = entries[j];
+				return 1;
+			}
+		}
+	}
+	return 0;
+}
+
+/*
+ * METADATA
+ */
+
+static int
+coi_block_error(struct mailbox_transaction_context *t, enum mail_error error,
+		const char *key, const char *reason)
+{
+	mail_storage_set_error(t->box->storage, error,
+		t_strdup_printf("invalid %s%s: %s",
+			COI_METADATA_PRIVATE_BLOCKED"/",
+			str_sanitize(key + strlen(COI_ATTR_BLOCKED_PREFIX), 80),
+			reason));
+	return -1;
+}
+
+/* Count the entries, stopping at limit. */
+static int
+coi_block_count(struct mailbox *box, unsigned int limit, unsigned int *count_r)
+{
+	struct mailbox_attribute_iter *iter;
+
+	int ret;
+
+	*count_r = 0;
+	i_assert(!coi_block_iterating);
+	coi_block_iterating = TRUE;
+	iter = mailbox_attribute_iter_init(box, MAIL_ATTRIBUTE_TYPE_PRIVATE,
+					   COI_ATTR_BLOCKED_PREFIX);
+	while (*count_r < limit && mailbox_attribute_iter_next(iter) != NULL)
+		*count_r += 1;
+	ret = mailbox_attribute_iter_deinit(&iter);
+	coi_block_iterating = FALSE;
+	return ret;
+}
+
+static int
+coi_attr_blocked_set(struct mailbox_transaction_context *t, const char *key,
+		     const struct mail_attribute_value *value)
+{
+	struct coi_user *cuser =
+		COI_USER_CONTEXT(mailbox_list_get_user(t->box->list));
+	struct mail_attribute_value old;
+	const char *str, *error;
+	unsigned int count;
+	int ret;
+
+	if (cuser == NULL) {
+		mail_storage_set_error(t->box->storage, MAIL_ERROR_NOTPOSSIBLE,
+				       "COI is not available for this user");
+		return -1;
+	}
+	if (coi_block_entry_verify(key + strlen(COI_ATTR_BLOCKED_PREFIX),
+				   &error) < 0)
+		return coi_block_error(t, MAIL_ERROR_PARAMS, key, error);
+	if (value->value_stream != NULL)
+		return coi_block_error(t, MAIL_ERROR_PARAMS, key,
+				       "value must be \"yes\"");
+	if (mailbox_attribute_value_to_string(t->box->storage, value,
+					      &str) < 0)
+		return -1;
+	if (str == NULL)
+		return 0;
+	if (strcmp(str, "yes") != 0) {
+		return coi_block_error(t, MAIL_ERROR_PARAMS, key,
+				       "value must be \"yes\"");
+	}
+
+	/* A new entry must fit under the limit. */
+	ret = mailbox_attribute_get(t->box, MAIL_ATTRIBUTE_TYPE_PRIVATE,
+				    key, &old);
+	if (ret < 0)
+		return -1;
+	if (ret > 0)
+		return 0;
+	if (coi_block_count(t->box, cuser->set.blocked_max, &count) < 0)
+		return -1;
+	if (count >= cuser->set.blocked_max) {
+		mail_storage_set_error(t->box->storage, MAIL_ERROR_LIMIT,
+			t_strdup_printf("The block list is full (%u entries)",
+					cuser->set.blocked_max));
+		return -1;
+	}
+	e_debug(event_create_passthrough(cuser->event)->
+		set_name("coi_block_added")->event(),
+		"Block list entry %s added",
+		key + strlen(COI_ATTR_BLOCKED_PREFIX));
+	return 0;
+}
+
+/* GETMETADATA lists the entries even with imap_metadata = no, where the
+   dict cannot be iterated with the validated flag. */
+static int
+coi_attr_blocked_iter(struct mailbox *box, const char *key_prefix,
+		      pool_t pool, ARRAY_TYPE(const_string) *keys)
+{
+	struct mailbox_attribute_iter *iter;
+	const char *key;
+	int ret;
+
+	if (coi_block_iterating)
+		return 0;
+	coi_block_iterating = TRUE;
+	iter = mailbox_attribute_iter_init(box, MAIL_ATTRIBUTE_TYPE_PRIVATE,
+		t_strconcat(COI_ATTR_BLOCKED_PREFIX, key_prefix, NULL));
+	while ((key = mailbox_attribute_iter_next(iter)) != NULL) {
+		key = p_strconcat(pool, key_prefix, key, NULL);
+		array_push_back(keys, &key);
+	}
+	ret = mailbox_attribute_iter_deinit(&iter);
+	coi_block_iterating = FALSE;
+	return ret;
+}
+
+static const struct mailbox_attribute_internal coi_block_attributes[] = {
+	{
+		.type = MAIL_ATTRIBUTE_TYPE_PRIVATE,
+		.key = COI_ATTR_BLOCKED_PREFIX,
+		.rank = MAIL_ATTRIBUTE_INTERNAL_RANK_OVERRIDE,
+		.flags = MAIL_ATTRIBUTE_INTERNAL_FLAG_VALIDATED |
+			MAIL_ATTRIBUTE_INTERNAL_FLAG_CHILDREN,
+		.set = coi_attr_blocked_set,
+		.iter = coi_attr_blocked_iter,
+	},
+};
+
+void coi_block_attributes_register(void)
+{
+	mailbox_attribute_register_internals(coi_block_attributes,
+		N_ELEMENTS(coi_block_attributes));
+}
+
+void coi_block_attributes_unregister(void)
+{
+	mailbox_attribute_unregister_internals(coi_block_attributes,
+		N_ELEMENTS(coi_block_attributes));
+}

@@ -1,0 +1,37 @@
+#ifndef COI_BLOCK_H
+#define COI_BLOCK_H
+
+#include "coi-common.h"
+
+struct mailbox;
+struct coi_user;
+
+/* Per-user block list over METADATA (our extension of the COI spec):
+   /private/vendor/vendor.dovecot/coi/blocked/<address> or .../@<domain>
+   = "yes"; NIL removes. Kept in the INBOX's private server attributes. */
+#define COI_METADATA_BLOCKED "vendor/vendor.dovecot/coi/blocked"
+#define COI_METADATA_PRIVATE_BLOCKED "/private/"COI_METADATA_BLOCKED
+#define COI_ATTR_BLOCKED_PREFIX \
+	MAILBOX_ATTRIBUTE_PREFIX_DOVECOT_PVT_SERVER COI_METADATA_BLOCKED "/"
+
+/* Check an entry name below blocked/ (what the client wrote after the
+   prefix): a normalized address "local@domain", or "@domain". Returns 0,
+   or -1 with error_r fit for the client. */
+int coi_block_entry_verify(const char *entry, const char **error_r);
+
+/* The entries that would block address (normalized): itself and its
+   "@domain". */
+void coi_block_entries(const char *address, const char **entry_r,
+		       const char **domain_entry_r);
+
+/* Look up the normalized sender addresses (NULL-terminated; NULLs inside
+   are skipped up to count) in the user's block list in box (the INBOX).
+   Returns 1 with the entry that blocks, 0 if none does, -1 on a storage
+   error (set on box). */
+int coi_block_lookup(struct mailbox *box, const char *const *addresses,
+		     unsigned int count, const char **entry_r);
+
+void coi_block_attributes_register(void);
+void coi_block_attributes_unregister(void);
+
+#endif

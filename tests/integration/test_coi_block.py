@@ -1,0 +1,254 @@
+"""Per-user blocking over METADATA: validation, listing, the limit, and
+delivery of blocked senders' mail to the Blocked mailbox only."""
+import os
+import re
+
+import pytest
+
+from conftest import coi_server
+from harness import (RawIMAP, enable_coi, getmetadata, imap_command,
+                     imap_quote, make_message, setmetadata, where)
+
+BLOCKED = "/private/vendor/vendor.dovecot/coi/blocked"
+CHAT = "$Chat"
+
+
+@pytest.fixture(scope="module")
+def server():
+    users = [f"b{i}" for i in range(40)] + [
+        {"name": "small", "fields": {"userdb_coi_blocked_max": "3"}},
+        {"name": "junkbox",
+         "fields": {"userdb_coi_blocked_mailbox": "Spam/Blocked"}},
+    ]
+    with coi_server(users=users) as s:
+        s.free_users = [f"b{i}" for i in range(40)]
+        yield s
+
+
+@pytest.fixture
+def user(server):
+    return server.free_users.pop(0)
+
+
+def login(server, user):
+    conn = RawIMAP(server.imap_port)
+    status, text, _ = imap_command(conn, f"LOGIN {user} {server.password}")
+    assert status == "OK", text
+    return conn
+
+
+def block(server, user, *entries, value="yes"):
+    conn = login(server, user)
+    out = [setmetadata(conn, f"{BLOCKED}/{e}", value) for e in entries]
+    conn.close()
+    return out
+
+
+def deliver(server, rcpts, msg, sender="sender@example.org"):
+    if isinstance(rcpts, str):
+        rcpts = [rcpts]
+    replies = server.lmtp_deliver(sender, rcpts, msg)
+    for rcpt in rcpts:
+        assert replies[rcpt][0] == 250, replies
+    return replies
+
+
+# -- METADATA ------------------------------------------------------------------
+
+@pytest.mark.parametrize("entry", [
+    "spammer@example.org", "@example.net", "a.b+c@sub.example.org",
+    "UPPER@EXAMPLE.ORG"])
+def test_valid_entries(server, user, entry):
+    conn = login(server, user)
+    # 8-bit entry names must be literals
+    name = imap_quote(f"{BLOCKED}/{entry}")
+    status, text = setmetadata(conn, name, "yes")
+    assert status == "OK", text
+    status, values = getmetadata(conn, BLOCKED, depth=1)
+    assert list(values.values()) == ["yes"], values
+
+
+@pytest.mark.parametrize("entry,value,why", [
+    ("spammer@example.org", "no", "value must be"),
+    ("spammer@example.org", "", "value must be"),
+    ("nodomain", "yes", "not an address"),
+    ("two@at@example.org", "yes", "not an address"),
+    ("trailing@", "yes", "not an address"),
+    ("@", "yes", "not an address"),
+    ("dots@example..org", "yes", "invalid domain"),
+])
+def test_invalid_entries(server, user, entry, value, why):
+    conn = login(server, user)
+    status, text = setmetadata(conn, imap_quote(f"{BLOCKED}/{entry}"), value)
+    assert status == "NO" and "[CANNOT]" in text and why in text, text
+
+
+def test_8bit_entry_names_are_refused_by_dovecot(server, user):
+    """Dovecot 2.3 allows only ASCII in METADATA entry names: non-ASCII
+    addresses can be blocked through contacts (COI-From-Hash) instead."""
+    conn = login(server, user)
+    status, text = setmetadata(
+        conn, imap_quote(f"{BLOCKED}/\u00e4lice@example.org"), "yes")
+    assert status == "BAD", text
+
+
+def test_listing_and_removal(server, user):
+    assert [s for s, _ in block(server, user, "a@example.org",
+                                "@example.net")] == ["OK", "OK"]
+    conn = login(server, user)
+    status, values = getmetadata(conn, BLOCKED, depth=1)
+    assert status == "OK"
+    assert values == {f"{BLOCKED}/a@example.org": "yes",
+                      f"{BLOCKED}/@example.net": "yes"}
+    assert setmetadata(conn, f"{BLOCKED}/a@example.org", None)[0] == "OK"
+    status, values = getmetadata(conn, BLOCKED, depth=1)
+    assert values == {f"{BLOCKED}/@example.net": "yes"}
+
+
+def test_limit(server):
+    conn = login(server, "small")
+    for i in range(3):
+        assert setmetadata(conn, f"{BLOCKED}/s{i}@example.org",
+                           "yes")[0] == "OK"
+    # setting an existing entry again is fine
+    assert setmetadata(conn, f"{BLOCKED}/s0@example.org", "yes")[0] == "OK"
+    status, text = setmetadata(conn, f"{BLOCKED}/s3@example.org", "yes")
+    assert status == "NO" and "block list is full (3 entries)" in text, text
+    assert setmetadata(conn, f"{BLOCKED}/s0@example.org", None)[0] == "OK"
+    assert setmetadata(conn, f"{BLOCKED}/s3@example.org", "yes")[0] == "OK"
+
+
+def test_other_users_list_is_invisible(server):
+    a, b = server.free_users.pop(0), server.free_users.pop(0)
+    block(server, a, "secret@example.org")
+    conn = login(server, b)
+    status, values = getmetadata(conn, BLOCKED, depth=1)
+    assert status == "OK" and values == {}
+
+
+# -- delivery ----------------------------------------------------------------
+
+@pytest.mark.parametrize("entry,sender,from_hdr", [
+    ("spammer@example.org", "spammer@example.org", "friend@example.org"),
+    ("spammer@example.org", "friend@example.org", "Spammer "
+                                                  "<SPAMMER@example.org>"),
+    ("@example.net", "anyone@example.net", "friend@example.org"),
+    ("@example.net", "friend@example.org", "x@EXAMPLE.net"),
+])
+def test_blocked_sender_goes_to_blocked(server, entry, sender, from_hdr):
+    user = server.free_users.pop(0)
+    enable_coi(server, user, "active")
+    block(server, user, entry)
+    for chat in (False, True):
+        msgid, msg = make_message(chat_version="1.0" if chat else None,
+                                  sender=from_hdr)
+        deliver(server, user, msg, sender=sender)
+        assert where(server, user, msgid) == [("Blocked", set())]
+
+
+def test_subdomain_and_similar_addresses_not_blocked(server, user):
+    block(server, user, "@example.net", "bad@example.org")
+    for sender in ("x@sub.example.net", "bad@example.org.evil",
+                   "notbad@example.org"):
+        msgid, msg = make_message(sender=sender)
+        deliver(server, user, msg, sender=sender)
+        assert where(server, user, msgid) == [("INBOX", set())], sender
+
+
+def test_block_needs_no_enabled_coi(server, user):
+    block(server, user, "spammer@example.org")
+    msgid, msg = make_message(sender="spammer@example.org")
+    deliver(server, user, msg, sender="spammer@example.org")
+    assert where(server, user, msgid) == [("Blocked", set())]
+
+
+def test_unblock_is_immediate(server, user):
+    block(server, user, "spammer@example.org")
+    block(server, user, "spammer@example.org", value=None)
+    msgid, msg = make_message(sender="spammer@example.org")
+    deliver(server, user, msg, sender="spammer@example.org")
+    assert where(server, user, msgid) == [("INBOX", set())]
+
+
+def test_block_affects_only_that_recipient(server):
+    a, b = server.free_users.pop(0), server.free_users.pop(0)
+    enable_coi(server, b, "active")
+    block(server, a, "spammer@example.org")
+    msgid, msg = make_message(chat_version="1.0",
+                              sender="spammer@example.org")
+    deliver(server, [a, b], msg, sender="spammer@example.org")
+    assert where(server, a, msgid) == [("Blocked", set())]
+    assert where(server, b, msgid) == [("COI/Chats", {CHAT})]
+    msgid, msg = make_message(chat_version="1.0",
+                              sender="spammer@example.org")
+    deliver(server, [b, a], msg, sender="spammer@example.org")
+    assert where(server, a, msgid) == [("Blocked", set())]
+    assert where(server, b, msgid) == [("COI/Chats", {CHAT})]
+
+
+def test_blocked_mail_never_wakes_inbox_idle(server, user):
+    from test_coi_deliver import idle_reads
+    block(server, user, "spammer@example.org")
+    conn = login(server, user)
+    assert imap_command(conn, "SELECT INBOX")[0] == "OK"
+    conn.send(b"I1 IDLE\r\n")
+    assert idle_reads(conn, 10.0, until=b"+ ")[0].startswith("+")
+    _, msg = make_message(sender="spammer@example.org")
+    deliver(server, user, msg, sender="spammer@example.org")
+    assert not [l for l in idle_reads(conn, 2.0) if "EXISTS" in l]
+    _, msg = make_message()
+    deliver(server, user, msg)
+    assert [l for l in idle_reads(conn, 10.0) if "EXISTS" in l]
+
+
+def test_blocked_mailbox_setting_and_subscription(server):
+    block(server, "junkbox", "spammer@example.org")
+    msgid, msg = make_message(sender="spammer@example.org")
+    deliver(server, "junkbox", msg, sender="spammer@example.org")
+    assert where(server, "junkbox", msgid) == [("Spam/Blocked", set())]
+    conn = login(server, "junkbox")
+    status, _, untagged = imap_command(conn, 'LSUB "" "*"')
+    assert any('"Spam/Blocked"' in l or "Spam/Blocked" in l
+               for l in untagged), untagged
+
+
+def test_blocked_mailbox_not_creatable_tempfails(server, user):
+    block(server, user, "spammer@example.org")
+    md = os.path.join(server.home(user), "Maildir")
+    os.makedirs(md, exist_ok=True)
+    with open(os.path.join(md, ".Blocked"), "w") as f:
+        f.write("in the way\n")
+    try:
+        _, msg = make_message(sender="spammer@example.org")
+        replies = server.lmtp_deliver("spammer@example.org", [user], msg)
+        assert replies[user][0] == 451, replies
+    finally:
+        os.unlink(os.path.join(md, ".Blocked"))
+    # the MTA's retry works once the mailbox can be made
+    msgid, msg = make_message(sender="spammer@example.org")
+    deliver(server, user, msg, sender="spammer@example.org")
+    assert where(server, user, msgid) == [("Blocked", set())]
+
+
+def test_null_sender_and_broken_from_are_delivered(server, user):
+    block(server, user, "spammer@example.org", "@example.net")
+    for from_hdr in ("undisclosed-recipients:;", "\udcff <\udcff@x>",
+                     "<<<@@@>>>", ""):
+        msgid, msg = make_message(sender=from_hdr)
+        deliver(server, user, msg, sender="")
+        assert where(server, user, msgid) == [("INBOX", set())], from_hdr
+
+
+def test_null_sender_with_blocked_from(server, user):
+    block(server, user, "spammer@example.org")
+    msgid, msg = make_message(sender="spammer@example.org")
+    deliver(server, user, msg, sender="")
+    assert where(server, user, msgid) == [("Blocked", set())]
+
+
+def test_addresses_not_logged_above_debug(server, user):
+    block(server, user, "private-person@example.org")
+    _, msg = make_message(sender="private-person@example.org")
+    deliver(server, user, msg, sender="private-person@example.org")
+    assert not server.log_lines_matching(
+        r"(Info|Warning|Error): .*private-person")
