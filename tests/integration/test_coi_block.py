@@ -113,7 +113,8 @@ def test_limit(server):
     # setting an existing entry again is fine
     assert setmetadata(conn, f"{BLOCKED}/s0@example.org", "yes")[0] == "OK"
     status, text = setmetadata(conn, f"{BLOCKED}/s3@example.org", "yes")
-    assert status == "NO" and "block list is full (3 entries)" in text, text
+    assert status == "NO" and "[LIMIT]" in text, text
+    assert "block list is full (3 entries)" in text, text
     assert setmetadata(conn, f"{BLOCKED}/s0@example.org", None)[0] == "OK"
     assert setmetadata(conn, f"{BLOCKED}/s3@example.org", "yes")[0] == "OK"
 
