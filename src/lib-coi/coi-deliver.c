@@ -10,6 +10,7 @@
 #include "coi-thread.h"
 #include "coi-address.h"
 #include "coi-block.h"
+#include "coi-contacts.h"
 #include "coi-deliver.h"
 
 int coi_deliver_get_headers(struct mail *mail,
@@ -137,6 +138,12 @@ coi_deliver_block_check(struct coi_user *cuser, struct coi_delivery *delivery,
 	if (senders[0] == NULL && senders[1] == NULL)
 		return;
 	ret = coi_block_lookup(inbox, senders, N_ELEMENTS(senders), &entry);
+	if (ret == 0) {
+		ret = coi_contacts_lookup(cuser, inbox, senders,
+					  N_ELEMENTS(senders), &entry);
+		if (ret > 0)
+			entry = t_strconcat("contact:", entry, NULL);
+	}
 	if (ret < 0) {
 		/* No message is lost for a broken dict: deliver it. */
 		e_error(cuser->event, "Failed to read the block list, "
@@ -185,7 +192,9 @@ void coi_deliver_begin(struct coi_user *cuser,
 		*default_mailbox = cuser->blocked;
 		e_debug(event_create_passthrough(cuser->event)->
 			set_name("coi_blocked")->
-			add_str("source", "user")->
+			add_str("source", str_begins(delivery->blocked_by,
+						     "contact:") ?
+				"contact" : "metadata")->
 			add_str("mailbox", cuser->blocked)->event(),
 			"Sender blocked by the user's entry %s: "
 			"delivering to %s", delivery->blocked_by,

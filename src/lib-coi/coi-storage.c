@@ -12,6 +12,7 @@
 #include "coi-user.h"
 #include "coi-config.h"
 #include "coi-block.h"
+#include "coi-contacts.h"
 #include "coi-deliver.h"
 #include "coi-storage.h"
 
@@ -30,6 +31,12 @@ struct coi_transaction {
 	union mailbox_transaction_module_context module_ctx;
 	/* UIDs of $Chat messages of the INBOX that got \Seen */
 	ARRAY_TYPE(seq_range) seen_uids;
+
+	/* Contacts: the expunged contacts as they were, and whether
+	   anything was saved */
+	pool_t contacts_pool;
+	ARRAY_TYPE(coi_contact) contacts_removed;
+	bool contacts_saved:1;
 };
 
 static MODULE_CONTEXT_DEFINE_INIT(coi_storage_module,
@@ -223,6 +230,15 @@ static int coi_mailbox_rename_box(struct mailbox *src, struct mailbox *dest)
  * Delivery: $Chat on every copy a chat delivery saves
  */
 
+static void coi_contacts_mark_saved(struct mail_save_context *ctx)
+{
+	struct coi_transaction *ct = COI_TRANSACTION_CONTEXT(ctx->transaction);
+
+	/* only transactions of Contacts (and the INBOX) have one */
+	if (ct != NULL && !ctx->transaction->box->inbox_user)
+		ct->contacts_saved = TRUE;
+}
+
 static void coi_save_add_chat_keyword(struct mail_save_context *ctx)
 {
 	static const char *const chat_keyword[] = { COI_KEYWORD_CHAT, NULL };
@@ -249,8 +265,12 @@ static int coi_mailbox_copy(struct mail_save_context *ctx, struct mail *mail)
 	enum mail_error error;
 	const char *errstr;
 
-	if (delivery == NULL || !delivery->chat)
-		return cbox->super.copy(ctx, mail);
+	if (delivery == NULL || !delivery->chat) {
+		if (cbox->super.copy(ctx, mail) < 0)
+			return -1;
+		coi_contacts_mark_saved(ctx);
+		return 0;
+	}
 
 	coi_save_add_chat_keyword(ctx);
 	if (cbox->super.copy(ctx, mail) == 0) {
@@ -298,6 +318,7 @@ static int coi_mailbox_save_finish(struct mail_save_context *ctx)
 
 	if (cbox->super.save_finish(ctx) < 0)
 		return -1;
+	coi_contacts_mark_saved(ctx);
 	if (cuser->delivery == NULL && !ctx->copying_or_moving &&
 	    dest_mail != NULL) T_BEGIN {
 		coi_deliver_remember_saved(cuser, dest_mail);
@@ -489,7 +510,29 @@ static void coi_transaction_free(struct coi_transaction *ct)
 {
 	if (array_is_created(&ct->seen_uids))
 		array_free(&ct->seen_uids);
+	pool_unref(&ct->contacts_pool);
 	i_free(ct);
+}
+
+/* After a commit to Contacts: keep the blocked-contact hashes in step. */
+static void
+coi_contacts_committed(struct coi_user *cuser, struct coi_transaction *ct,
+		       struct mail_transaction_commit_changes *changes)
+{
+	if (array_is_created(&ct->contacts_removed) &&
+	    array_count(&ct->contacts_removed) > 0) {
+		(void)coi_contacts_update(cuser,
+			array_front(&ct->contacts_removed),
+			array_count(&ct->contacts_removed), NULL, 0);
+	}
+	if (!ct->contacts_saved)
+		return;
+	/* Without the UIDs (the client did not ask for them), read the
+	   folder again. */
+	if (array_count(&changes->saved_uids) > 0)
+		(void)coi_contacts_add_saved(cuser, &changes->saved_uids);
+	else
+		(void)coi_contacts_rebuild(cuser);
 }
 
 static int
@@ -506,6 +549,10 @@ coi_transaction_commit(struct mailbox_transaction_context *t,
 	ret = cbox->super.transaction_commit(t, changes_r);
 	if (ret == 0 && array_is_created(&ct->seen_uids)) T_BEGIN {
 		coi_seen_move(cuser, box, &ct->seen_uids);
+	} T_END;
+	if (ret == 0 && (ct->contacts_saved ||
+			 array_is_created(&ct->contacts_removed))) T_BEGIN {
+		coi_contacts_committed(cuser, ct, changes_r);
 	} T_END;
 	coi_transaction_free(ct);
 	return ret;
@@ -539,23 +586,63 @@ coi_mail_update_flags(struct mail *_mail, enum modify_type modify_type,
 	seq_range_array_add(&ct->seen_uids, _mail->uid);
 }
 
+static bool coi_mailbox_is_contacts(struct mailbox *box)
+{
+	struct coi_user *cuser =
+		COI_USER_CONTEXT(mailbox_list_get_user(box->list));
+
+	return cuser != NULL && cuser->root_ns == box->list->ns &&
+		strcmp(box->vname, cuser->contacts) == 0;
+}
+
+static void coi_mail_contact_expunge(struct mail *_mail)
+{
+	struct mail_private *mail = (struct mail_private *)_mail;
+	union mail_module_context *cmail = COI_MAIL_CONTEXT(mail);
+	struct coi_transaction *ct = COI_TRANSACTION_CONTEXT(_mail->transaction);
+	struct coi_contact contact;
+
+	/* Read what it blocked while it is still there. */
+	if (ct != NULL) {
+		if (ct->contacts_pool == NULL) {
+			ct->contacts_pool =
+				pool_alloconly_create("coi contacts", 1024);
+			p_array_init(&ct->contacts_removed, ct->contacts_pool,
+				     4);
+		}
+		if (coi_contact_read(_mail, ct->contacts_pool, &contact) == 0 &&
+		    array_count(&contact.hashes) > 0)
+			array_push_back(&ct->contacts_removed, &contact);
+	}
+	cmail->super.expunge(_mail);
+}
+
 static void coi_mail_allocated(struct mail *_mail)
 {
 	struct mail_private *mail = (struct mail_private *)_mail;
 	struct mail_vfuncs *v = mail->vlast;
 	union mail_module_context *cmail;
 
-	/* Only the INBOX of a COI user has a seen filter to apply. */
+	bool inbox, contacts;
+
+	/* The INBOX of a COI user has a seen filter to apply, and the
+	   Contacts folder blocked contacts to keep track of. */
 	if ((coi_storage_flags & COI_STORAGE_FLAG_CLIENT) == 0 ||
-	    !_mail->box->inbox_user ||
 	    _mail->box->list->ns->type != MAIL_NAMESPACE_TYPE_PRIVATE ||
 	    COI_USER_CONTEXT(mailbox_list_get_user(_mail->box->list)) == NULL)
+		return;
+	inbox = _mail->box->inbox_user;
+	contacts = !inbox && coi_mailbox_is_contacts(_mail->box);
+	if (!inbox && !contacts)
 		return;
 
 	cmail = p_new(mail->pool, union mail_module_context, 1);
 	cmail->super = *v;
 	mail->vlast = &cmail->super;
-	v->update_flags = coi_mail_update_flags;
+	if (inbox)
+		v->update_flags = coi_mail_update_flags;
+	else
+		v->expunge = coi_mail_contact_expunge;
 	MODULE_CONTEXT_SET_SELF(mail, coi_mail_module, cmail);
 }
 
@@ -579,7 +666,7 @@ static void coi_mailbox_allocated(struct mailbox *box)
 	if ((coi_storage_flags & COI_STORAGE_FLAG_CLIENT) != 0)
 		v->save_finish = coi_mailbox_save_finish;
 	if ((coi_storage_flags & COI_STORAGE_FLAG_CLIENT) != 0 &&
-	    box->inbox_user) {
+	    (box->inbox_user || coi_mailbox_is_contacts(box))) {
 		v->transaction_begin = coi_transaction_begin;
 		v->transaction_commit = coi_transaction_commit;
 		v->transaction_rollback = coi_transaction_rollback;

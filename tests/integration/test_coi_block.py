@@ -1,7 +1,9 @@
 """Per-user blocking over METADATA: validation, listing, the limit, and
 delivery of blocked senders' mail to the Blocked mailbox only."""
+import hashlib
 import os
 import re
+import time
 
 import pytest
 
@@ -253,3 +255,135 @@ def test_addresses_not_logged_above_debug(server, user):
     deliver(server, user, msg, sender="private-person@example.org")
     assert not server.log_lines_matching(
         r"(Info|Warning|Error): .*private-person")
+
+
+# -- contacts (client spec: COI-Blocked, COI-From-Hash) -------------------------
+
+def from_hash(address):
+    return hashlib.sha3_256(address.encode()).hexdigest()
+
+
+def contact(addresses, blocked=True, extra=()):
+    lines = ["From: me@example.org", "Subject: Contact",
+             "Chat-Content: contact",
+             f"Message-ID: <contact.{time.time_ns()}@example.org>"]
+    lines += [f"COI-From-Hash: {from_hash(a)}" for a in addresses]
+    if blocked:
+        lines.append("COI-Blocked: yes")
+    lines += list(extra)
+    return ("\r\n".join(lines) + "\r\n\r\n<p class=h-card>x</p>\r\n").encode(
+        "utf-8", "surrogateescape")
+
+
+def append_contact(server, user, msg):
+    conn = server.imap(user)
+    status, data = conn.append("COI/Contacts", None, None, msg)
+    assert status == "OK", data
+    conn.logout()
+
+
+def test_blocked_contact_blocks_every_address(server, user):
+    enable_coi(server, user, "active")
+    index_contacts(server, user)
+    append_contact(server, user, contact(["spammer@example.org",
+                                          "other-name@example.com"]))
+    for sender in ("spammer@example.org", "Other-Name@Example.COM"):
+        msgid, msg = make_message(chat_version="1.0", sender=sender)
+        deliver(server, user, msg, sender=sender)
+        assert where(server, user, msgid) == [("Blocked", set())], sender
+    msgid, msg = make_message(sender="friend@example.org")
+    deliver(server, user, msg, sender="friend@example.org")
+    assert where(server, user, msgid) == [("INBOX", set())]
+
+
+def test_unblocked_contact_blocks_nobody(server, user):
+    enable_coi(server, user)
+    append_contact(server, user, contact(["friend@example.org"],
+                                         blocked=False))
+    msgid, msg = make_message(sender="friend@example.org")
+    deliver(server, user, msg, sender="friend@example.org")
+    assert where(server, user, msgid) == [("INBOX", set())]
+
+
+def test_expunged_contact_unblocks(server, user):
+    enable_coi(server, user)
+    append_contact(server, user, contact(["spammer@example.org"]))
+    # a duplicate contact (the client merges later) blocks too
+    append_contact(server, user, contact(["spammer@example.org"]))
+    conn = server.imap(user)
+    conn.select("COI/Contacts")
+    conn.store("1", "+FLAGS", "\\Deleted")
+    conn.expunge()
+    msgid, msg = make_message(sender="spammer@example.org")
+    deliver(server, user, msg, sender="spammer@example.org")
+    assert where(server, user, msgid) == [("Blocked", set())]
+    conn.store("1", "+FLAGS", "\\Deleted")
+    conn.expunge()
+    conn.logout()
+    msgid, msg = make_message(sender="spammer@example.org")
+    deliver(server, user, msg, sender="spammer@example.org")
+    assert where(server, user, msgid) == [("INBOX", set())]
+
+
+def index_contacts(server, user):
+    """The first delivery indexes the Contacts folder; after that, only
+    imap_coi's save and expunge hooks keep the index up to date."""
+    deliver(server, user, make_message()[1])
+
+
+def test_replaced_contact_follows_the_new_one(server, user):
+    """Clients update a contact by APPEND of the new one and EXPUNGE of the
+    old one."""
+    enable_coi(server, user)
+    index_contacts(server, user)
+    append_contact(server, user, contact(["a@example.org"]))
+    append_contact(server, user, contact(["a@example.org"], blocked=False))
+    conn = server.imap(user)
+    conn.select("COI/Contacts")
+    conn.store("1", "+FLAGS", "\\Deleted")
+    conn.expunge()
+    conn.logout()
+    msgid, msg = make_message(sender="a@example.org")
+    deliver(server, user, msg, sender="a@example.org")
+    assert where(server, user, msgid) == [("INBOX", set())]
+
+
+def test_moving_contact_away_unblocks(server, user):
+    enable_coi(server, user)
+    index_contacts(server, user)
+    append_contact(server, user, contact(["spammer@example.org"]))
+    conn = login(server, user)
+    assert imap_command(conn, "SELECT COI/Contacts")[0] == "OK"
+    assert imap_command(conn, "MOVE 1 Trash")[0] == "OK"
+    msgid, msg = make_message(sender="spammer@example.org")
+    deliver(server, user, msg, sender="spammer@example.org")
+    assert where(server, user, msgid) == [("INBOX", set())]
+
+
+def test_hashes_are_rebuilt_when_missing(server, user):
+    enable_coi(server, user)
+    append_contact(server, user, contact(["spammer@example.org"]))
+    # the dict is lost (restored from an old backup, say)
+    os.unlink(os.path.join(server.home(user), "dovecot-attributes"))
+    enable_coi(server, user)
+    msgid, msg = make_message(sender="spammer@example.org")
+    deliver(server, user, msg, sender="spammer@example.org")
+    assert where(server, user, msgid) == [("Blocked", set())]
+
+
+def test_hostile_contacts(server, user):
+    enable_coi(server, user)
+    many = [f"COI-From-Hash: {from_hash(f'x{i}@example.org')}"
+            for i in range(3000)]
+    junk = ["COI-From-Hash: not-a-hash", "COI-From-Hash: " + "g" * 64,
+            "COI-From-Hash: " + "a" * 65, "COI-From-Hash: \udcff"]
+    append_contact(server, user, contact(["spammer@example.org"],
+                                         extra=many + junk))
+    msgid, msg = make_message(sender="spammer@example.org")
+    deliver(server, user, msg, sender="spammer@example.org")
+    assert where(server, user, msgid) == [("Blocked", set())]
+    # past the per-contact cap of 100 hashes: not blocked, delivered
+    msgid, msg = make_message(sender="x2999@example.org")
+    deliver(server, user, msg, sender="x2999@example.org")
+    assert where(server, user, msgid) == [("INBOX", set())]
+    assert not server.log_lines_matching(r"Panic|Fatal")

@@ -1,0 +1,398 @@
+/* Copyright (c) 2026 dovecot-coi authors, see the included COPYING file */
+
+#include "lib.h"
+#include "array.h"
+#include "str.h"
+#include "hash.h"
+#include "mail-storage-private.h"
+#include "mail-search-build.h"
+#include "mail-namespace.h"
+#include "coi-user.h"
+#include "coi-config.h"
+#include "coi-address.h"
+#include "coi-contacts.h"
+
+int coi_contact_read(struct mail *mail, pool_t pool,
+		     struct coi_contact *contact_r)
+{
+	const char *guid, *blocked, *const *values, *hash;
+	unsigned int i;
+	int ret;
+
+	i_zero(contact_r);
+	p_array_init(&contact_r->hashes, pool, 2);
+	if (mail_get_special(mail, MAIL_FETCH_GUID, &guid) < 0)
+		return -1;
+	contact_r->guid = p_strdup(pool, guid);
+
+	if ((ret = mail_get_first_header(mail, "COI-Blocked", &blocked)) < 0)
+		return -1;
+	if (ret == 0)
+		return 0;
+	if (mail_get_headers(mail, "COI-From-Hash", &values) < 0)
+		return -1;
+	for (i = 0; values[i] != NULL; i++) {
+		if (array_count(&contact_r->hashes) >= COI_CONTACT_MAX_HASHES)
+			break;
+		/* a broken hash blocks nobody */
+		if (!coi_address_hash_parse(t_str_trim(values[i], " \t"),
+					    &hash))
+			continue;
+		hash = p_strdup(pool, hash);
+		if (array_lsearch(&contact_r->hashes, &hash, i_strcmp_p) == NULL)
+			array_push_back(&contact_r->hashes, &hash);
+	}
+	return 0;
+}
+
+struct coi_contacts_hash_change {
+	ARRAY_TYPE(const_string) remove, add;
+};
+HASH_TABLE_DEFINE_TYPE(coi_contacts_changes, const char *,
+		       struct coi_contacts_hash_change *);
+
+static bool str_array_has(const ARRAY_TYPE(const_string) *arr, const char *str)
+{
+	return array_lsearch(arr, &str, i_strcmp_p) != NULL;
+}
+
+/* The GUID list of one hash, changed. */
+static const char *
+coi_contacts_guids_update(const char *old,
+			  const struct coi_contacts_hash_change *change)
+{
+	static const char *const no_guids[] = { NULL };
+	const char *const *guids, *guid;
+	string_t *str = t_str_new(128);
+	unsigned int count = 0;
+
+	guids = old == NULL ? no_guids : t_strsplit_spaces(old, " ");
+	for (; *guids != NULL; guids++) {
+		if (str_array_has(&change->remove, *guids) ||
+		    str_array_has(&change->add, *guids))
+			continue;
+		if (count++ > 0)
+			str_append_c(str, ' ');
+		str_append(str, *guids);
+	}
+	array_foreach_elem(&change->add, guid) {
+		if (count >= COI_CONTACT_MAX_GUIDS)
+			break;
+		if (count++ > 0)
+			str_append_c(str, ' ');
+		str_append(str, guid);
+	}
+	return count == 0 ? NULL : str_c(str);
+}
+
+static void
+coi_contacts_collect(HASH_TABLE_TYPE(coi_contacts_changes) changes,
+		     pool_t pool, const struct coi_contact *contacts,
+		     unsigned int count, bool add)
+{
+	struct coi_contacts_hash_change *change;
+	const char *hash;
+	unsigned int i;
+
+	for (i = 0; i < count; i++) {
+		array_foreach_elem(&contacts[i].hashes, hash) {
+			change = hash_table_lookup(changes, hash);
+			if (change == NULL) {
+				change = p_new(pool,
+					struct coi_contacts_hash_change, 1);
+				p_array_init(&change->remove, pool, 2);
+				p_array_init(&change->add, pool, 2);
+				hash_table_insert(changes, hash, change);
+			}
+			array_push_back(add ? &change->add : &change->remove,
+					&contacts[i].guid);
+		}
+	}
+}
+
+static int
+coi_contacts_write(struct coi_user *cuser, struct mailbox *inbox,
+		   HASH_TABLE_TYPE(coi_contacts_changes) changes)
+{
+	struct mailbox_transaction_context *t;
+	struct hash_iterate_context *iter;
+	struct coi_contacts_hash_change *change;
+	struct mail_attribute_value value;
+	const char *hash, *key;
+	int ret = 0;
+
+	if (mailbox_open(inbox) < 0)
+		return -1;
+	t = mailbox_transaction_begin(inbox, MAILBOX_TRANSACTION_FLAG_EXTERNAL,
+				      __func__);
+	iter = hash_table_iterate_init(changes);
+	while (ret == 0 && hash_table_iterate(iter, changes, &hash, &change)) {
+		key = t_strconcat(COI_CONTACTS_ATTR_HASH_PREFIX, hash, NULL);
+		ret = mailbox_attribute_get(inbox, MAIL_ATTRIBUTE_TYPE_PRIVATE,
+					    key, &value);
+		if (ret < 0)
+			break;
+		value.value = coi_contacts_guids_update(
+			ret > 0 ? value.value : NULL, change);
+		value.value_stream = NULL;
+		ret = mailbox_attribute_set(t, MAIL_ATTRIBUTE_TYPE_PRIVATE,
+					    key, &value);
+	}
+	hash_table_iterate_deinit(&iter);
+	if (ret < 0) {
+		mailbox_transaction_rollback(&t);
+		return -1;
+	}
+	e_debug(cuser->event, "Blocked contact hashes updated: %u",
+		hash_table_count(changes));
+	return mailbox_transaction_commit(&t);
+}
+
+int coi_contacts_update(struct coi_user *cuser,
+			const struct coi_contact *removed,
+			unsigned int removed_count,
+			const struct coi_contact *added,
+			unsigned int added_count)
+{
+	HASH_TABLE_TYPE(coi_contacts_changes) changes;
+	struct mailbox *inbox;
+	pool_t pool;
+	int ret;
+
+	pool = pool_alloconly_create("coi contacts changes", 1024);
+	hash_table_create(&changes, pool, 0, str_hash, strcmp);
+	coi_contacts_collect(changes, pool, removed, removed_count, FALSE);
+	coi_contacts_collect(changes, pool, added, added_count, TRUE);
+	if (hash_table_count(changes) == 0) {
+		hash_table_destroy(&changes);
+		pool_unref(&pool);
+		return 0;
+	}
+	inbox = coi_config_inbox_alloc(cuser);
+	ret = coi_contacts_write(cuser, inbox, changes);
+	if (ret < 0) {
+		e_error(cuser->event, "Failed to update the blocked contacts: "
+			"%s", mailbox_get_last_internal_error(inbox, NULL));
+	}
+	mailbox_free(&inbox);
+	hash_table_destroy(&changes);
+	pool_unref(&pool);
+	return ret;
+}
+
+/* Read the given uids (all if NULL) of the Contacts folder. */
+static int
+coi_contacts_read_folder(struct coi_user *cuser,
+			 const ARRAY_TYPE(seq_range) *uids, pool_t pool,
+			 ARRAY_TYPE(coi_contact) *contacts, bool *missing_r)
+{
+	struct mailbox *box;
+	struct mailbox_transaction_context *t;
+	struct mail_search_args *search_args;
+	struct mail_search_context *search_ctx;
+	struct mail *mail;
+	struct coi_contact contact;
+	enum mail_error error;
+	int ret = 0;
+
+	*missing_r = FALSE;
+	box = mailbox_alloc(cuser->root_ns->list, cuser->contacts, 0);
+	if (mailbox_sync(box, 0) < 0) {
+		(void)mailbox_get_last_error(box, &error);
+		if (error == MAIL_ERROR_NOTFOUND)
+			*missing_r = TRUE;
+		else {
+			e_error(cuser->event, "Failed to open %s: %s",
+				cuser->contacts,
+				mailbox_get_last_internal_error(box, NULL));
+			ret = -1;
+		}
+		mailbox_free(&box);
+		return ret;
+	}
+	t = mailbox_transaction_begin(box, 0, __func__);
+	search_args = mail_search_build_init();
+	if (uids == NULL)
+		mail_search_build_add_all(search_args);
+	else {
+		struct mail_search_arg *arg =
+			mail_search_build_add(search_args, SEARCH_UIDSET);
+		p_array_init(&arg->value.seqset, search_args->pool,
+			     array_count(uids));
+		array_append_array(&arg->value.seqset, uids);
+	}
+	search_ctx = mailbox_search_init(t, search_args, NULL,
+					 MAIL_FETCH_GUID, NULL);
+	mail_search_args_unref(&search_args);
+	while (mailbox_search_next(search_ctx, &mail)) {
+		if (coi_contact_read(mail, pool, &contact) < 0) {
+			if (mail->expunged)
+				continue;
+			e_error(cuser->event, "Failed to read contact UID %u "
+				"of %s: %s", mail->uid, cuser->contacts,
+				mailbox_get_last_internal_error(box, NULL));
+			ret = -1;
+			break;
+		}
+		if (array_count(&contact.hashes) > 0)
+			array_push_back(contacts, &contact);
+	}
+	if (mailbox_search_deinit(&search_ctx) < 0 && ret == 0) {
+		e_error(cuser->event, "Failed to search %s: %s",
+			cuser->contacts,
+			mailbox_get_last_internal_error(box, NULL));
+		ret = -1;
+	}
+	(void)mailbox_transaction_commit(&t);
+	mailbox_free(&box);
+	return ret;
+}
+
+int coi_contacts_add_saved(struct coi_user *cuser,
+			   const ARRAY_TYPE(seq_range) *uids)
+{
+	ARRAY_TYPE(coi_contact) contacts;
+	pool_t pool;
+	bool missing;
+	int ret;
+
+	pool = pool_alloconly_create("coi contacts", 1024);
+	p_array_init(&contacts, pool, 8);
+	ret = coi_contacts_read_folder(cuser, uids, pool, &contacts, &missing);
+	if (ret == 0 && array_count(&contacts) > 0) {
+		ret = coi_contacts_update(cuser, NULL, 0,
+					  array_front(&contacts),
+					  array_count(&contacts));
+	}
+	pool_unref(&pool);
+	return ret;
+}
+
+static int
+coi_contacts_clear(struct mailbox *inbox)
+{
+	struct mailbox_attribute_iter *iter;
+	struct mailbox_transaction_context *t;
+	ARRAY_TYPE(const_string) keys;
+	const char *key;
+	int ret = 0;
+
+	t_array_init(&keys, 16);
+	iter = mailbox_attribute_iter_init(inbox, MAIL_ATTRIBUTE_TYPE_PRIVATE,
+					   COI_CONTACTS_ATTR_HASH_PREFIX);
+	while ((key = mailbox_attribute_iter_next(iter)) != NULL) {
+		key = t_strconcat(COI_CONTACTS_ATTR_HASH_PREFIX, key, NULL);
+		array_push_back(&keys, &key);
+	}
+	if (mailbox_attribute_iter_deinit(&iter) < 0)
+		return -1;
+
+	t = mailbox_transaction_begin(inbox, MAILBOX_TRANSACTION_FLAG_EXTERNAL,
+				      __func__);
+	array_foreach_elem(&keys, key) {
+		if (mailbox_attribute_unset(t, MAIL_ATTRIBUTE_TYPE_PRIVATE,
+					    key) < 0) {
+			ret = -1;
+			break;
+		}
+	}
+	if (ret < 0) {
+		mailbox_transaction_rollback(&t);
+		return -1;
+	}
+	return mailbox_transaction_commit(&t);
+}
+
+static int coi_contacts_set_marker(struct mailbox *inbox)
+{
+	struct mailbox_transaction_context *t;
+	struct mail_attribute_value value;
+
+	i_zero(&value);
+	value.value = "1";
+	t = mailbox_transaction_begin(inbox, MAILBOX_TRANSACTION_FLAG_EXTERNAL,
+				      __func__);
+	if (mailbox_attribute_set(t, MAIL_ATTRIBUTE_TYPE_PRIVATE,
+				  COI_CONTACTS_ATTR_MARKER, &value) < 0) {
+		mailbox_transaction_rollback(&t);
+		return -1;
+	}
+	return mailbox_transaction_commit(&t);
+}
+
+int coi_contacts_rebuild(struct coi_user *cuser)
+{
+	ARRAY_TYPE(coi_contact) contacts;
+	struct mailbox *inbox;
+	pool_t pool;
+	bool missing;
+	int ret;
+
+	pool = pool_alloconly_create("coi contacts", 4096);
+	p_array_init(&contacts, pool, 64);
+	ret = coi_contacts_read_folder(cuser, NULL, pool, &contacts, &missing);
+	inbox = coi_config_inbox_alloc(cuser);
+	if (ret == 0 && (mailbox_open(inbox) < 0 ||
+			 coi_contacts_clear(inbox) < 0)) {
+		e_error(cuser->event, "Failed to clear the blocked contacts: %s",
+			mailbox_get_last_internal_error(inbox, NULL));
+		ret = -1;
+	}
+	if (ret == 0 && array_count(&contacts) > 0) {
+		ret = coi_contacts_update(cuser, NULL, 0,
+					  array_front(&contacts),
+					  array_count(&contacts));
+	}
+	if (ret == 0 && coi_contacts_set_marker(inbox) < 0) {
+		e_error(cuser->event, "Failed to mark the blocked contacts "
+			"indexed: %s",
+			mailbox_get_last_internal_error(inbox, NULL));
+		ret = -1;
+	}
+	if (ret == 0) {
+		e_debug(event_create_passthrough(cuser->event)->
+			set_name("coi_contacts_indexed")->
+			add_int("blocked_contacts", array_count(&contacts))->
+			event(), "Indexed %u blocked contacts of %s",
+			array_count(&contacts), cuser->contacts);
+	}
+	mailbox_free(&inbox);
+	pool_unref(&pool);
+	return ret;
+}
+
+int coi_contacts_lookup(struct coi_user *cuser, struct mailbox *inbox,
+			const char *const *senders, unsigned int count,
+			const char **hash_r)
+{
+	struct mail_attribute_value value;
+	const char *hash;
+	unsigned int i;
+	int ret;
+
+	*hash_r = NULL;
+	ret = mailbox_attribute_get(inbox, MAIL_ATTRIBUTE_TYPE_PRIVATE,
+				    COI_CONTACTS_ATTR_MARKER, &value);
+	if (ret < 0)
+		return -1;
+	if (ret == 0 && coi_contacts_rebuild(cuser) < 0)
+		return -1;
+
+	for (i = 0; i < count; i++) {
+		if (senders[i] == NULL ||
+		    (i > 0 && senders[0] != NULL &&
+		     strcmp(senders[i], senders[0]) == 0))
+			continue;
+		hash = coi_address_hash(senders[i]);
+		ret = mailbox_attribute_get(inbox, MAIL_ATTRIBUTE_TYPE_PRIVATE,
+			t_strconcat(COI_CONTACTS_ATTR_HASH_PREFIX, hash, NULL),
+			&value);
+		if (ret < 0)
+			return -1;
+		if (ret > 0 && value.value != NULL && value.value[0] != '\0') {
+			*hash_r = hash;
+			return 1;
+		}
+	}
+	return 0;
+}
