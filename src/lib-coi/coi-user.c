@@ -14,6 +14,10 @@ struct event_category event_category_coi = {
 struct coi_user_module coi_user_module =
 	MODULE_CONTEXT_INIT(&mail_user_module_register);
 
+static int coi_user_root_init(struct coi_user *cuser,
+			      struct mail_namespace *namespaces,
+			      const char **error_r);
+
 static void coi_user_deinit(struct mail_user *user)
 {
 	struct coi_user *cuser = COI_USER_CONTEXT_REQUIRE(user);
@@ -22,10 +26,42 @@ static void coi_user_deinit(struct mail_user *user)
 	cuser->module_ctx.super.deinit(user);
 }
 
+/* The context, without hooking the user: errors go to error_r. */
+static struct coi_user *
+coi_user_alloc(struct mail_user *user, const char **error_r)
+{
+	const struct mail_storage_settings *mail_set;
+	struct coi_user *cuser;
+	const char *error;
+
+	cuser = p_new(user->pool, struct coi_user, 1);
+	cuser->user = user;
+	MODULE_CONTEXT_SET(user, coi_user_module, cuser);
+
+	cuser->event = event_create(user->event);
+	event_add_category(cuser->event, &event_category_coi);
+	event_set_append_log_prefix(cuser->event, "coi: ");
+
+	*error_r = NULL;
+	if (coi_settings_parse(user, &cuser->set, &error) < 0) {
+		*error_r = t_strdup_printf("coi: %s", error);
+		return cuser;
+	}
+
+	/* The per-user COI configuration is kept in mail attributes; without
+	   a dict for them COI can be neither configured nor read. */
+	mail_set = mail_user_set_get_storage_set(user);
+	if (*mail_set->mail_attribute_dict == '\0') {
+		*error_r = "coi: mail_attribute_dict is not set, but COI keeps "
+			"the user's configuration in mail attributes "
+			"(e.g. mail_attribute_dict = file:%h/dovecot-attributes)";
+	}
+	return cuser;
+}
+
 void coi_user_created(struct mail_user *user)
 {
 	struct mail_user_vfuncs *v = user->vlast;
-	const struct mail_storage_settings *mail_set;
 	struct coi_user *cuser;
 	const char *error;
 
@@ -34,31 +70,40 @@ void coi_user_created(struct mail_user *user)
 	if (user->autocreated || COI_USER_CONTEXT(user) != NULL)
 		return;
 
-	cuser = p_new(user->pool, struct coi_user, 1);
-	cuser->user = user;
+	cuser = coi_user_alloc(user, &error);
 	cuser->module_ctx.super = *v;
 	user->vlast = &cuser->module_ctx.super;
 	v->deinit = coi_user_deinit;
-	MODULE_CONTEXT_SET(user, coi_user_module, cuser);
+	if (error != NULL)
+		user->error = p_strdup(user->pool, error);
+}
 
-	cuser->event = event_create(user->event);
-	event_add_category(cuser->event, &event_category_coi);
-	event_set_append_log_prefix(cuser->event, "coi: ");
+struct coi_user *coi_user_attach(struct mail_user *user, const char **error_r)
+{
+	struct coi_user *cuser = COI_USER_CONTEXT(user);
 
-	if (coi_settings_parse(user, &cuser->set, &error) < 0) {
-		user->error = p_strdup_printf(user->pool, "coi: %s", error);
-		return;
+	if (cuser != NULL) {
+		*error_r = "COI context already attached";
+		return NULL;
 	}
-
-	/* The per-user COI configuration is kept in mail attributes; without
-	   a dict for them COI can be neither configured nor read. */
-	mail_set = mail_user_set_get_storage_set(user);
-	if (*mail_set->mail_attribute_dict == '\0') {
-		user->error = p_strdup(user->pool,
-			"coi: mail_attribute_dict is not set, but COI keeps "
-			"the user's configuration in mail attributes "
-			"(e.g. mail_attribute_dict = file:%h/dovecot-attributes)");
+	cuser = coi_user_alloc(user, error_r);
+	if (*error_r == NULL &&
+	    coi_user_root_init(cuser, user->namespaces, error_r) < 0)
+		*error_r = t_strdup_printf("coi: %s", *error_r);
+	if (*error_r != NULL) {
+		coi_user_detach(&cuser);
+		return NULL;
 	}
+	return cuser;
+}
+
+void coi_user_detach(struct coi_user **_cuser)
+{
+	struct coi_user *cuser = *_cuser;
+
+	*_cuser = NULL;
+	event_unref(&cuser->event);
+	MODULE_CONTEXT_UNSET(cuser->user, coi_user_module);
 }
 
 int coi_mailbox_root_resolve(struct mail_namespace *namespaces,

@@ -42,6 +42,12 @@ extern MODULE_CONTEXT_DEFINE(coi_user_module, &mail_user_module_register);
    A bad setting becomes user->error, which fails the login or delivery
    with a temporary error. */
 void coi_user_created(struct mail_user *user);
+/* For tools that do not load the COI hooks (doveadm): attach the context
+   to an existing user, for as long as the caller works on it. Returns
+   NULL with error_r if COI cannot be used for the user. */
+struct coi_user *coi_user_attach(struct mail_user *user, const char **error_r);
+void coi_user_detach(struct coi_user **cuser);
+
 /* mail_namespaces_created hook: resolve the mailbox root. */
 void coi_user_namespaces_created(struct mail_namespace *namespaces);
 

@@ -36,7 +36,12 @@ BUILT_PLUGINS = {
                                    "lib95_imap_coi_plugin.so"),
     "lmtp_coi": os.path.join(REPO, "src/lmtp-coi/.libs/"
                                    "lib95_lmtp_coi_plugin.so"),
+    "doveadm_coi": os.path.join(REPO, "src/doveadm-coi/.libs/"
+                                      "lib10_doveadm_coi_plugin.so"),
 }
+
+# doveadm loads its plugins from this compiled-in directory only.
+DOVEADM_MODULEDIR = "/usr/lib/dovecot/modules/doveadm"
 
 
 def built_plugin(name):

@@ -8,8 +8,9 @@ import time
 import pytest
 
 from conftest import coi_server
-from harness import (RawIMAP, enable_coi, getmetadata, imap_command,
-                     imap_quote, make_message, setmetadata, where)
+from harness import (DOVEADM_MODULEDIR, RawIMAP, built_plugin, enable_coi,
+                     getmetadata, imap_command, imap_quote, make_message,
+                     setmetadata, where)
 
 BLOCKED = "/private/vendor/vendor.dovecot/coi/blocked"
 CHAT = "$Chat"
@@ -17,13 +18,13 @@ CHAT = "$Chat"
 
 @pytest.fixture(scope="module")
 def server():
-    users = [f"b{i}" for i in range(40)] + [
+    users = [f"b{i}" for i in range(80)] + [
         {"name": "small", "fields": {"userdb_coi_blocked_max": "3"}},
         {"name": "junkbox",
          "fields": {"userdb_coi_blocked_mailbox": "Spam/Blocked"}},
     ]
     with coi_server(users=users) as s:
-        s.free_users = [f"b{i}" for i in range(40)]
+        s.free_users = [f"b{i}" for i in range(80)]
         yield s
 
 
@@ -387,3 +388,81 @@ def test_hostile_contacts(server, user):
     deliver(server, user, msg, sender="x2999@example.org")
     assert where(server, user, msgid) == [("INBOX", set())]
     assert not server.log_lines_matching(r"Panic|Fatal")
+
+
+# -- doveadm coi block -------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def doveadm_plugin():
+    """doveadm loads plugins only from its compiled-in directory: put the
+    freshly built one there for this module, and take it away after."""
+    link = os.path.join(DOVEADM_MODULEDIR, "lib10_doveadm_coi_plugin.so")
+    if os.path.lexists(link) and not os.path.islink(link):
+        pytest.fail(f"{link} is installed: remove it to test the build")
+    if os.path.lexists(link):
+        os.unlink(link)
+    os.symlink(built_plugin("doveadm_coi"), link)
+    yield
+    os.unlink(link)
+
+
+def doveadm_block(server, *args):
+    r = server.doveadm("-f", "tab", "coi", "block", *args)
+    return r.returncode, r.stdout, r.stderr
+
+
+def test_doveadm_add_list_check_remove(server, user, doveadm_plugin):
+    code, out, err = doveadm_block(server, "add", "-u", user,
+                                   "Spammer@Example.ORG")
+    assert code == 0, err
+    code, out, err = doveadm_block(server, "add", "-u", user, "@Example.net")
+    assert code == 0, err
+    # what the client sees
+    conn = login(server, user)
+    status, values = getmetadata(conn, BLOCKED, depth=1)
+    assert values == {f"{BLOCKED}/spammer@example.org": "yes",
+                      f"{BLOCKED}/@example.net": "yes"}
+    conn.close()
+    code, out, err = doveadm_block(server, "list", "-u", user)
+    assert code == 0, err
+    assert sorted(out.splitlines()[1:]) == [
+        "@example.net\tmetadata", "spammer@example.org\tmetadata"]
+
+    code, out, err = doveadm_block(server, "check", "-u", user,
+                                   "x@EXAMPLE.net")
+    assert out.splitlines()[1:] == ["x@example.net\tyes\t@example.net"]
+    code, out, err = doveadm_block(server, "check", "-u", user,
+                                   "friend@example.org")
+    assert out.splitlines()[1:] == ["friend@example.org\tno\t"]
+
+    code, out, err = doveadm_block(server, "remove", "-u", user,
+                                   "spammer@example.org")
+    assert code == 0, err
+    msgid, msg = make_message(sender="spammer@example.org")
+    deliver(server, user, msg, sender="spammer@example.org")
+    assert where(server, user, msgid) == [("INBOX", set())]
+    msgid, msg = make_message(sender="x@example.net")
+    deliver(server, user, msg, sender="x@example.net")
+    assert where(server, user, msgid) == [("Blocked", set())]
+
+
+def test_doveadm_check_names_contact(server, user, doveadm_plugin):
+    enable_coi(server, user)
+    append_contact(server, user, contact(["\u00e4lice@example.org"]))
+    code, out, err = doveadm_block(server, "check", "-u", user,
+                                   "\u00c4LICE@example.org")
+    assert code == 0, err
+    addr, blocked, entry = out.splitlines()[1].split("\t")
+    assert (addr, blocked) == ("\u00e4lice@example.org", "yes")
+    assert entry == "COI-From-Hash:" + from_hash("\u00e4lice@example.org")
+    code, out, err = doveadm_block(server, "list", "-u", user)
+    assert f"COI-From-Hash:{from_hash('älice@example.org')}\tcontact" in out
+
+
+@pytest.mark.parametrize("args", [
+    ("add", "nodomain"), ("add", "a@b@c"), ("add",), ("check", "@x.org"),
+    ("list", "extra"),
+])
+def test_doveadm_usage_errors(server, user, doveadm_plugin, args):
+    code, out, err = doveadm_block(server, args[0], "-u", user, *args[1:])
+    assert code != 0

@@ -1,0 +1,286 @@
+/* Copyright (c) 2026 dovecot-coi authors, see the included COPYING file */
+
+#include "lib.h"
+#include "module-dir.h"
+#include "mail-storage.h"
+#include "mail-namespace.h"
+#include "doveadm-print.h"
+#include "doveadm-mail.h"
+#include "coi-user.h"
+#include "coi-config.h"
+#include "coi-address.h"
+#include "coi-block.h"
+#include "coi-contacts.h"
+
+#include <sysexits.h>
+
+/* doveadm coi block add|remove|list|check -u USER [ADDRESS]
+
+   doveadm does not load imap_coi or lmtp_coi, so the commands attach the
+   COI user context to the one user they work on themselves, and write the
+   block list attributes directly: an admin is not held to the client's
+   limit, and may block addresses that METADATA entry names cannot carry
+   (non-ASCII). */
+
+const char *doveadm_coi_plugin_version = DOVECOT_ABI_VERSION;
+
+void doveadm_coi_plugin_init(struct module *module);
+void doveadm_coi_plugin_deinit(void);
+
+enum coi_block_cmd {
+	COI_BLOCK_CMD_ADD,
+	COI_BLOCK_CMD_REMOVE,
+	COI_BLOCK_CMD_LIST,
+	COI_BLOCK_CMD_CHECK,
+};
+
+struct coi_block_cmd_context {
+	struct doveadm_mail_cmd_context ctx;
+	enum coi_block_cmd cmd;
+	/* normalized: an address or "@domain" */
+	const char *entry;
+};
+
+/* Normalize what the admin typed: "User@Example.ORG", "<user@x>" or
+   "@Example.ORG". */
+static const char *coi_block_cmd_normalize(const char *arg)
+{
+	const char *at, *domain;
+
+	arg = t_str_trim(arg, " \t<>");
+	at = strrchr(arg, '@');
+	if (at == NULL)
+		return NULL;
+	if (at == arg) {
+		domain = coi_address_normalize("x", at + 1);
+		return domain == NULL ? NULL : domain + 1;
+	}
+	return coi_address_normalize(t_strdup_until(arg, at), at + 1);
+}
+
+static int
+coi_block_cmd_set(struct coi_block_cmd_context *ctx, struct mailbox *inbox)
+{
+	struct mailbox_transaction_context *t;
+	struct mail_attribute_value value;
+	const char *key = t_strconcat(COI_ATTR_BLOCKED_PREFIX, ctx->entry, NULL);
+
+	i_zero(&value);
+	value.value = ctx->cmd == COI_BLOCK_CMD_ADD ? "yes" : NULL;
+	if (mailbox_open(inbox) < 0)
+		return -1;
+	t = mailbox_transaction_begin(inbox, MAILBOX_TRANSACTION_FLAG_EXTERNAL,
+				      __func__);
+	if (mailbox_attribute_set(t, MAIL_ATTRIBUTE_TYPE_PRIVATE, key,
+				  &value) < 0) {
+		mailbox_transaction_rollback(&t);
+		return -1;
+	}
+	return mailbox_transaction_commit(&t);
+}
+
+static int coi_block_cmd_list(struct mailbox *inbox)
+{
+	struct mailbox_attribute_iter *iter;
+	const char *key;
+
+	iter = mailbox_attribute_iter_init(inbox, MAIL_ATTRIBUTE_TYPE_PRIVATE,
+					   COI_ATTR_BLOCKED_PREFIX);
+	while ((key = mailbox_attribute_iter_next(iter)) != NULL) {
+		doveadm_print(key);
+		doveadm_print("metadata");
+	}
+	if (mailbox_attribute_iter_deinit(&iter) < 0)
+		return -1;
+
+	iter = mailbox_attribute_iter_init(inbox, MAIL_ATTRIBUTE_TYPE_PRIVATE,
+					   COI_CONTACTS_ATTR_HASH_PREFIX);
+	while ((key = mailbox_attribute_iter_next(iter)) != NULL) {
+		doveadm_print(t_strconcat("COI-From-Hash:", key, NULL));
+		doveadm_print("contact");
+	}
+	return mailbox_attribute_iter_deinit(&iter);
+}
+
+static int
+coi_block_cmd_check(struct coi_block_cmd_context *ctx, struct coi_user *cuser,
+		    struct mailbox *inbox)
+{
+	const char *senders[1] = { ctx->entry }, *entry;
+	int ret;
+
+	ret = coi_block_lookup(inbox, senders, 1, &entry);
+	if (ret == 0) {
+		ret = coi_contacts_lookup(cuser, inbox, senders, 1, &entry);
+		if (ret > 0)
+			entry = t_strconcat("COI-From-Hash:", entry, NULL);
+	}
+	if (ret < 0)
+		return -1;
+	doveadm_print(ctx->entry);
+	doveadm_print(ret > 0 ? "yes" : "no");
+	doveadm_print(ret > 0 ? entry : "");
+	return 0;
+}
+
+static int
+cmd_coi_block_run(struct doveadm_mail_cmd_context *_ctx,
+		  struct mail_user *user)
+{
+	struct coi_block_cmd_context *ctx =
+		container_of(_ctx, struct coi_block_cmd_context, ctx);
+	struct coi_user *cuser;
+	struct mailbox *inbox;
+	enum mail_error error;
+	const char *errstr;
+	int ret = 0;
+
+	if ((cuser = coi_user_attach(user, &errstr)) == NULL) {
+		i_error("%s", errstr);
+		doveadm_mail_failed_error(_ctx, MAIL_ERROR_TEMP);
+		return -1;
+	}
+	inbox = coi_config_inbox_alloc(cuser);
+	switch (ctx->cmd) {
+	case COI_BLOCK_CMD_ADD:
+	case COI_BLOCK_CMD_REMOVE:
+		ret = coi_block_cmd_set(ctx, inbox);
+		break;
+	case COI_BLOCK_CMD_LIST:
+		ret = coi_block_cmd_list(inbox);
+		break;
+	case COI_BLOCK_CMD_CHECK:
+		ret = coi_block_cmd_check(ctx, cuser, inbox);
+		break;
+	}
+	if (ret < 0) {
+		i_error("coi block: %s",
+			mailbox_get_last_internal_error(inbox, &error));
+		doveadm_mail_failed_error(_ctx, error);
+	}
+	mailbox_free(&inbox);
+	coi_user_detach(&cuser);
+	return ret;
+}
+
+static void
+cmd_coi_block_init(struct doveadm_mail_cmd_context *_ctx,
+		   const char *const args[])
+{
+	struct coi_block_cmd_context *ctx =
+		container_of(_ctx, struct coi_block_cmd_context, ctx);
+	const char *error;
+
+	if (ctx->cmd == COI_BLOCK_CMD_LIST) {
+		if (args[0] != NULL)
+			doveadm_mail_help_name("coi block list");
+		doveadm_print_header("entry", "entry", 0);
+		doveadm_print_header("source", "source", 0);
+		return;
+	}
+	if (args[0] == NULL || args[1] != NULL) {
+		doveadm_mail_help_name(ctx->cmd == COI_BLOCK_CMD_ADD ?
+				       "coi block add" :
+				       ctx->cmd == COI_BLOCK_CMD_REMOVE ?
+				       "coi block remove" : "coi block check");
+	}
+	ctx->entry = p_strdup(_ctx->pool, coi_block_cmd_normalize(args[0]));
+	if (ctx->entry == NULL ||
+	    (ctx->cmd == COI_BLOCK_CMD_CHECK && ctx->entry[0] == '@')) {
+		i_fatal_status(EX_USAGE, "Not an address%s: %s",
+			       ctx->cmd == COI_BLOCK_CMD_CHECK ? "" :
+			       " or @domain", args[0]);
+	}
+	if (ctx->cmd != COI_BLOCK_CMD_CHECK &&
+	    coi_block_entry_verify(ctx->entry, &error) < 0)
+		i_fatal_status(EX_USAGE, "Invalid entry %s: %s", args[0], error);
+	if (ctx->cmd == COI_BLOCK_CMD_CHECK) {
+		doveadm_print_header("address", "address", 0);
+		doveadm_print_header("blocked", "blocked", 0);
+		doveadm_print_header("entry", "entry", 0);
+	}
+}
+
+static struct doveadm_mail_cmd_context *
+cmd_coi_block_alloc(enum coi_block_cmd cmd)
+{
+	struct coi_block_cmd_context *ctx;
+
+	ctx = doveadm_mail_cmd_alloc(struct coi_block_cmd_context);
+	ctx->cmd = cmd;
+	ctx->ctx.v.init = cmd_coi_block_init;
+	ctx->ctx.v.run = cmd_coi_block_run;
+	if (cmd == COI_BLOCK_CMD_LIST || cmd == COI_BLOCK_CMD_CHECK)
+		doveadm_print_init(DOVEADM_PRINT_TYPE_TABLE);
+	return &ctx->ctx;
+}
+
+static struct doveadm_mail_cmd_context *cmd_coi_block_add_alloc(void)
+{
+	return cmd_coi_block_alloc(COI_BLOCK_CMD_ADD);
+}
+
+static struct doveadm_mail_cmd_context *cmd_coi_block_remove_alloc(void)
+{
+	return cmd_coi_block_alloc(COI_BLOCK_CMD_REMOVE);
+}
+
+static struct doveadm_mail_cmd_context *cmd_coi_block_list_alloc(void)
+{
+	return cmd_coi_block_alloc(COI_BLOCK_CMD_LIST);
+}
+
+static struct doveadm_mail_cmd_context *cmd_coi_block_check_alloc(void)
+{
+	return cmd_coi_block_alloc(COI_BLOCK_CMD_CHECK);
+}
+
+static struct doveadm_cmd_ver2 coi_commands[] = {
+	{
+		.name = "coi block add",
+		.mail_cmd = cmd_coi_block_add_alloc,
+		.usage = DOVEADM_CMD_MAIL_USAGE_PREFIX "<address|@domain>",
+DOVEADM_CMD_PARAMS_START
+DOVEADM_CMD_MAIL_COMMON
+DOVEADM_CMD_PARAM('\0', "address", CMD_PARAM_STR, CMD_PARAM_FLAG_POSITIONAL)
+DOVEADM_CMD_PARAMS_END
+	},
+	{
+		.name = "coi block remove",
+		.mail_cmd = cmd_coi_block_remove_alloc,
+		.usage = DOVEADM_CMD_MAIL_USAGE_PREFIX "<address|@domain>",
+DOVEADM_CMD_PARAMS_START
+DOVEADM_CMD_MAIL_COMMON
+DOVEADM_CMD_PARAM('\0', "address", CMD_PARAM_STR, CMD_PARAM_FLAG_POSITIONAL)
+DOVEADM_CMD_PARAMS_END
+	},
+	{
+		.name = "coi block list",
+		.mail_cmd = cmd_coi_block_list_alloc,
+		.usage = DOVEADM_CMD_MAIL_USAGE_PREFIX,
+DOVEADM_CMD_PARAMS_START
+DOVEADM_CMD_MAIL_COMMON
+DOVEADM_CMD_PARAMS_END
+	},
+	{
+		.name = "coi block check",
+		.mail_cmd = cmd_coi_block_check_alloc,
+		.usage = DOVEADM_CMD_MAIL_USAGE_PREFIX "<address>",
+DOVEADM_CMD_PARAMS_START
+DOVEADM_CMD_MAIL_COMMON
+DOVEADM_CMD_PARAM('\0', "address", CMD_PARAM_STR, CMD_PARAM_FLAG_POSITIONAL)
+DOVEADM_CMD_PARAMS_END
+	},
+};
+
+void doveadm_coi_plugin_init(struct module *module ATTR_UNUSED)
+{
+	unsigned int i;
+
+	for (i = 0; i < N_ELEMENTS(coi_commands); i++)
+		doveadm_cmd_register_ver2(&coi_commands[i]);
+}
+
+void doveadm_coi_plugin_deinit(void)
+{
+}
