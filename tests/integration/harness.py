@@ -22,6 +22,7 @@ import shutil
 import signal
 import smtplib
 import socket
+import sqlite3
 import subprocess
 import tempfile
 import time
@@ -123,8 +124,11 @@ class DovecotServer:
         self.lmtp_port = free_port()
         plugin_block = "".join(f"  {k} = {v}\n"
                                for k, v in self.plugin_settings.items())
-        attr = ("" if self.attribute_dict is None else
-                f"mail_attribute_dict = {self.attribute_dict}")
+        if self.attribute_dict == "sqlite":
+            attr = self._sqlite_attribute_dict()
+        else:
+            attr = ("" if self.attribute_dict is None else
+                    f"mail_attribute_dict = {self.attribute_dict}")
         conf = f"""
 base_dir = {d}/run
 state_dir = {d}/run/state
@@ -208,6 +212,65 @@ plugin {{
         self.conf = f"{d}/dovecot.conf"
         with open(self.conf, "w") as f:
             f.write(conf)
+
+    def _sqlite_attribute_dict(self):
+        """mail_attribute_dict on a real SQL dict: Dovecot's dict service
+        with Debian's SQLite driver (dovecot-sqlite), as a cluster would
+        use a shared SQL server."""
+        d = f"{self.dir}/dict"
+        os.makedirs(d)
+        db = f"{d}/attributes.sqlite"
+        # dict-sql iterates only below fixed pattern parts (a map that ends
+        # in one $key cannot be iterated below its start), so each kind of
+        # COI key gets a map and a table of its own; docs/sql-dict.md has
+        # the same for admins.
+        prefix = "priv/$guid/vendor/vendor.dovecot/pvt"
+        maps = [
+            ("coi_config", "name", f"{prefix}/server/vendor/vendor.dovecot/"
+                                   "coi/config/$name"),
+            ("coi_blocked", "entry", f"{prefix}/server/vendor/"
+                                     "vendor.dovecot/coi/blocked/$entry"),
+            ("coi_thread", "slot", f"{prefix}/coi/thread/$slot"),
+            ("coi_blocked_hash", "hash", f"{prefix}/coi/blocked-hash/$hash"),
+            ("coi_blocked_hash_indexed", None,
+             f"{prefix}/coi/blocked-hash-indexed"),
+        ]
+        conf = [f"connect = {db}"]
+        with sqlite3.connect(db) as conn:
+            for table, column, pattern in maps:
+                cols = "guid" + (f", {column}" if column else "")
+                conn.execute(
+                    f"CREATE TABLE {table} (username VARCHAR(255) NOT NULL, "
+                    f"guid VARCHAR(32) NOT NULL, "
+                    + (f"{column} VARCHAR(255) NOT NULL, " if column else "")
+                    + f"value TEXT, PRIMARY KEY (username, {cols}))")
+                fields = "    guid = $guid\n" + (
+                    f"    {column} = ${column}\n" if column else "")
+                conf.append(f"""map {{
+  pattern = {pattern}
+  table = {table}
+  username_field = username
+  value_field = value
+  fields {{
+{fields}  }}
+}}""")
+        with open(f"{d}/dict-sql.conf.ext", "w") as f:
+            f.write("\n".join(conf) + "\n")
+        # the dict service runs as the internal user
+        internal = (pwd.getpwnam("dovecot") if os.getuid() == 0
+                    else pwd.getpwuid(os.getuid()))
+        for path in (d, db):
+            os.chown(path, internal.pw_uid, internal.pw_gid)
+        self.sqlite_db = db
+        return f"""mail_attribute_dict = proxy::attr
+dict {{
+  attr = sqlite:{d}/dict-sql.conf.ext
+}}
+service dict {{
+  unix_listener dict {{
+    mode = 0666
+  }}
+}}"""
 
     @staticmethod
     def _unprivileged_conf():

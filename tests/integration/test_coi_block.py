@@ -3,6 +3,7 @@ delivery of blocked senders' mail to the Blocked mailbox only."""
 import hashlib
 import os
 import re
+import sqlite3
 import time
 
 import pytest
@@ -16,14 +17,18 @@ BLOCKED = "/private/vendor/vendor.dovecot/coi/blocked"
 CHAT = "$Chat"
 
 
-@pytest.fixture(scope="module")
-def server():
+@pytest.fixture(scope="module", params=["file", "sqlite"])
+def server(request):
+    """Every test runs against both attribute dicts: a file per user, and
+    a SQL dict shared by all users (Dovecot's dict service + SQLite)."""
     users = [f"b{i}" for i in range(80)] + [
         {"name": "small", "fields": {"userdb_coi_blocked_max": "3"}},
         {"name": "junkbox",
          "fields": {"userdb_coi_blocked_mailbox": "Spam/Blocked"}},
     ]
-    with coi_server(users=users) as s:
+    attribute_dict = ("file:%h/dovecot-attributes"
+                      if request.param == "file" else "sqlite")
+    with coi_server(users=users, attribute_dict=attribute_dict) as s:
         s.free_users = [f"b{i}" for i in range(80)]
         yield s
 
@@ -364,9 +369,16 @@ def test_moving_contact_away_unblocks(server, user):
 def test_hashes_are_rebuilt_when_missing(server, user):
     enable_coi(server, user)
     append_contact(server, user, contact(["spammer@example.org"]))
+    index_contacts(server, user)
     # the dict is lost (restored from an old backup, say)
-    os.unlink(os.path.join(server.home(user), "dovecot-attributes"))
-    enable_coi(server, user)
+    if getattr(server, "sqlite_db", None):
+        with sqlite3.connect(server.sqlite_db) as db:
+            for table in ("coi_blocked_hash", "coi_blocked_hash_indexed"):
+                db.execute(f"DELETE FROM {table} WHERE username = ?",
+                           (user,))
+    else:
+        os.unlink(os.path.join(server.home(user), "dovecot-attributes"))
+        enable_coi(server, user)
     msgid, msg = make_message(sender="spammer@example.org")
     deliver(server, user, msg, sender="spammer@example.org")
     assert where(server, user, msgid) == [("Blocked", set())]
