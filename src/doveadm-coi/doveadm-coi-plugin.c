@@ -8,7 +8,6 @@
 #include "doveadm-mail.h"
 #include "coi-user.h"
 #include "coi-config.h"
-#include "coi-address.h"
 #include "coi-block.h"
 #include "coi-contacts.h"
 
@@ -40,23 +39,6 @@ struct coi_block_cmd_context {
 	/* normalized: an address or "@domain" */
 	const char *entry;
 };
-
-/* Normalize what the admin typed: "User@Example.ORG", "<user@x>" or
-   "@Example.ORG". */
-static const char *coi_block_cmd_normalize(const char *arg)
-{
-	const char *at, *domain;
-
-	arg = t_str_trim(arg, " \t<>");
-	at = strrchr(arg, '@');
-	if (at == NULL)
-		return NULL;
-	if (at == arg) {
-		domain = coi_address_normalize("x", at + 1);
-		return domain == NULL ? NULL : domain + 1;
-	}
-	return coi_address_normalize(t_strdup_until(arg, at), at + 1);
-}
 
 static int
 coi_block_cmd_set(struct coi_block_cmd_context *ctx, struct mailbox *inbox)
@@ -184,7 +166,7 @@ cmd_coi_block_init(struct doveadm_mail_cmd_context *_ctx,
 				       ctx->cmd == COI_BLOCK_CMD_REMOVE ?
 				       "coi block remove" : "coi block check");
 	}
-	ctx->entry = p_strdup(_ctx->pool, coi_block_cmd_normalize(args[0]));
+	ctx->entry = p_strdup(_ctx->pool, coi_block_entry_normalize(args[0]));
 	if (ctx->entry == NULL ||
 	    (ctx->cmd == COI_BLOCK_CMD_CHECK && ctx->entry[0] == '@')) {
 		i_fatal_status(EX_USAGE, "Not an address%s: %s",

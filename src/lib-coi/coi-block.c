@@ -63,6 +63,22 @@ int coi_block_entry_verify(const char *entry, const char **error_r)
 	return 0;
 }
 
+const char *coi_block_entry_normalize(const char *input)
+{
+	const char *at, *domain;
+
+	input = t_str_trim(input, " \t<>");
+	at = strrchr(input, '@');
+	if (at == NULL)
+		return NULL;
+	if (at == input) {
+		/* "@domain": normalize the domain as an address would be */
+		domain = coi_address_normalize("x", at + 1);
+		return domain == NULL ? NULL : domain + 1;
+	}
+	return coi_address_normalize(t_strdup_until(input, at), at + 1);
+}
+
 void coi_block_entries(const char *address, const char **entry_r,
 		       const char **domain_entry_r)
 {

@@ -19,6 +19,11 @@ struct coi_user;
    or -1 with error_r fit for the client. */
 int coi_block_entry_verify(const char *entry, const char **error_r);
 
+/* Normalize what an admin wrote ("User@Example.ORG", "<user@x>",
+   "@Example.ORG") into an entry; NULL if it is not an address or @domain
+   (or not UTF-8). The result still needs coi_block_entry_verify(). */
+const char *coi_block_entry_normalize(const char *input);
+
 /* The entries that would block address (normalized): itself and its
    "@domain". */
 void coi_block_entries(const char *address, const char **entry_r,

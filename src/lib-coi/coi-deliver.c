@@ -11,6 +11,7 @@
 #include "coi-address.h"
 #include "coi-block.h"
 #include "coi-contacts.h"
+#include "coi-policy.h"
 #include "coi-deliver.h"
 
 int coi_deliver_get_headers(struct mail *mail,
@@ -122,25 +123,53 @@ static int coi_deliver_blocked_ensure(struct coi_user *cuser,
 	return ret;
 }
 
+/* Is the sender blocked for everyone (the provider's policy)? Sets
+   delivery->policy_entry (and blocked_by when the policy's action is the
+   Blocked mailbox), or delivery->policy_error. */
+static void
+coi_deliver_policy_check(struct coi_user *cuser, struct coi_delivery *delivery,
+			 const char *const *senders, unsigned int count)
+{
+	const char *entry, *error;
+	int ret;
+
+	ret = coi_policy_check(cuser->set.block_policy,
+			       cuser->set.block_policy_dict, cuser->event,
+			       senders, count, &entry, &error);
+	if (ret < 0) {
+		/* An unknown policy is no policy to deliver under. */
+		delivery->policy_error = p_strdup(cuser->user->pool, error);
+		e_error(cuser->event, "Provider block policy cannot be read, "
+			"delivery fails temporarily: %s", error);
+	} else if (ret > 0) {
+		delivery->policy_entry = p_strdup(cuser->user->pool, entry);
+		delivery->policy_action = cuser->set.block_policy_action;
+		e_debug(event_create_passthrough(cuser->event)->
+			set_name("coi_blocked")->
+			add_str("source", "policy")->
+			add_str("action", coi_policy_action_to_str(
+				delivery->policy_action))->event(),
+			"Sender blocked by the provider policy entry %s (%s)",
+			entry, coi_policy_action_to_str(delivery->policy_action));
+		if (delivery->policy_action == COI_POLICY_ACTION_FOLDER) {
+			delivery->blocked_by = p_strconcat(cuser->user->pool,
+				"policy:", entry, NULL);
+		}
+	}
+}
+
 /* Is the sender on the user's block list? Sets delivery->blocked_by. */
 static void
 coi_deliver_block_check(struct coi_user *cuser, struct coi_delivery *delivery,
-			struct mailbox *inbox,
-			const struct coi_detect_headers *headers,
-			const struct smtp_address *mail_from)
+			struct mailbox *inbox, const char *const *senders,
+			unsigned int count)
 {
-	const char *senders[2], *entry;
+	const char *entry;
 	int ret;
 
-	senders[0] = coi_address_from_smtp(mail_from);
-	senders[1] = headers == NULL ? NULL :
-		coi_address_from_header(headers->from);
-	if (senders[0] == NULL && senders[1] == NULL)
-		return;
-	ret = coi_block_lookup(inbox, senders, N_ELEMENTS(senders), &entry);
+	ret = coi_block_lookup(inbox, senders, count, &entry);
 	if (ret == 0) {
-		ret = coi_contacts_lookup(cuser, inbox, senders,
-					  N_ELEMENTS(senders), &entry);
+		ret = coi_contacts_lookup(cuser, inbox, senders, count, &entry);
 		if (ret > 0)
 			entry = t_strconcat("contact:", entry, NULL);
 	}
@@ -151,6 +180,11 @@ coi_deliver_block_check(struct coi_user *cuser, struct coi_delivery *delivery,
 			mailbox_get_last_internal_error(inbox, NULL));
 	} else if (ret > 0) {
 		delivery->blocked_by = p_strdup(cuser->user->pool, entry);
+		e_debug(event_create_passthrough(cuser->event)->
+			set_name("coi_blocked")->
+			add_str("source", str_begins(entry, "contact:") ?
+				"contact" : "metadata")->event(),
+			"Sender blocked by the user's entry %s", entry);
 	}
 }
 
@@ -161,16 +195,33 @@ void coi_deliver_begin(struct coi_user *cuser,
 {
 	struct coi_delivery *delivery;
 	struct mailbox *inbox;
+	const char *senders[2];
 
 	delivery = p_new(cuser->user->pool, struct coi_delivery, 1);
 	delivery->default_mailbox = *default_mailbox;
 	cuser->delivery = delivery;
 
+	senders[0] = coi_address_from_smtp(mail_from);
+	senders[1] = headers == NULL ? NULL :
+		coi_address_from_header(headers->from);
+	if (senders[0] != NULL || senders[1] != NULL) {
+		coi_deliver_policy_check(cuser, delivery, senders,
+					 N_ELEMENTS(senders));
+		if (delivery->policy_error != NULL ||
+		    (delivery->policy_entry != NULL &&
+		     delivery->blocked_by == NULL))
+			return;
+	}
+
 	/* A configuration that cannot be read means COI is off for this
 	   delivery: the message goes where it would go without COI. */
 	inbox = coi_config_inbox_alloc(cuser);
 	/* Blocks hold whether or not the user enabled COI. */
-	coi_deliver_block_check(cuser, delivery, inbox, headers, mail_from);
+	if (delivery->blocked_by == NULL &&
+	    (senders[0] != NULL || senders[1] != NULL)) {
+		coi_deliver_block_check(cuser, delivery, inbox, senders,
+					N_ELEMENTS(senders));
+	}
 	if (delivery->blocked_by == NULL &&
 	    coi_config_read_box(cuser, inbox, &delivery->config) == 0 &&
 	    delivery->config.enabled && headers != NULL) {
@@ -190,15 +241,6 @@ void coi_deliver_begin(struct coi_user *cuser,
 		}
 		delivery->default_mailbox = cuser->blocked;
 		*default_mailbox = cuser->blocked;
-		e_debug(event_create_passthrough(cuser->event)->
-			set_name("coi_blocked")->
-			add_str("source", str_begins(delivery->blocked_by,
-						     "contact:") ?
-				"contact" : "metadata")->
-			add_str("mailbox", cuser->blocked)->event(),
-			"Sender blocked by the user's entry %s: "
-			"delivering to %s", delivery->blocked_by,
-			cuser->blocked);
 		return;
 	}
 	if (delivery->reason == COI_CHAT_REASON_NONE)

@@ -19,6 +19,11 @@ struct coi_delivery {
 	   mailbox cannot take it, if so. */
 	const char *blocked_by;
 	const char *blocked_error;
+	/* The provider policy entry that matched, and its action; or why the
+	   policy could not be read (the delivery must then tempfail). */
+	const char *policy_entry;
+	unsigned int policy_action;
+	const char *policy_error;
 	/* Every copy saved during this delivery gets $Chat. */
 	bool chat:1;
 	/* The message is meant for Chats (message-filter=active). */

@@ -7,6 +7,7 @@
 #include "settings-parser.h"
 #include "mail-user.h"
 #include "coi-common.h"
+#include "coi-policy.h"
 #include "coi-settings.h"
 
 #include <stddef.h>
@@ -65,6 +66,21 @@ coi_setting_parse_blocked_max(struct mail_user *user ATTR_UNUSED,
 }
 
 static int
+coi_setting_parse_policy_action(struct mail_user *user ATTR_UNUSED,
+				const char *value, void *dest,
+				const char **error_r)
+{
+	enum coi_policy_action action;
+
+	if (coi_policy_action_parse(value, &action) < 0) {
+		*error_r = "Not one of reject, discard, folder";
+		return -1;
+	}
+	*(unsigned int *)dest = action;
+	return 0;
+}
+
+static int
 coi_setting_parse_time(struct mail_user *user ATTR_UNUSED, const char *value,
 		       void *dest, const char **error_r)
 {
@@ -84,6 +100,15 @@ static const struct coi_setting_def coi_setting_defs[] = {
 	{ COI_SETTING_BLOCKED_MAX, "10000",
 	  offsetof(struct coi_settings, blocked_max),
 	  coi_setting_parse_blocked_max },
+	{ COI_SETTING_BLOCK_POLICY, "",
+	  offsetof(struct coi_settings, block_policy),
+	  coi_setting_parse_string },
+	{ COI_SETTING_BLOCK_POLICY_DICT, "",
+	  offsetof(struct coi_settings, block_policy_dict),
+	  coi_setting_parse_string },
+	{ COI_SETTING_BLOCK_POLICY_ACTION, "reject",
+	  offsetof(struct coi_settings, block_policy_action),
+	  coi_setting_parse_policy_action },
 	{ COI_SETTING_THREAD_INDEX_SIZE, "1000",
 	  offsetof(struct coi_settings, thread_index_size),
 	  coi_setting_parse_thread_index_size },

@@ -4,6 +4,9 @@
 struct mail_user;
 
 #define COI_SETTING_MAILBOX_ROOT "coi_mailbox_root"
+#define COI_SETTING_BLOCK_POLICY "coi_block_policy"
+#define COI_SETTING_BLOCK_POLICY_DICT "coi_block_policy_dict"
+#define COI_SETTING_BLOCK_POLICY_ACTION "coi_block_policy_action"
 #define COI_SETTING_BLOCKED_MAILBOX "coi_blocked_mailbox"
 #define COI_SETTING_BLOCKED_MAX "coi_blocked_max"
 #define COI_SETTING_THREAD_INDEX_SIZE "coi_thread_index_size"
@@ -22,6 +25,11 @@ struct coi_settings {
 	const char *blocked_mailbox;
 	/* How many METADATA block entries a user may have */
 	unsigned int blocked_max;
+	/* Provider-wide block policy: file, dict URI (empty: none) and what
+	   happens to matching mail (enum coi_policy_action) */
+	const char *block_policy;
+	const char *block_policy_dict;
+	unsigned int block_policy_action;
 	/* Slots of the per-user index of chat Message-IDs (0: no index, so
 	   no thread-aware detection), and how long an entry counts. */
 	unsigned int thread_index_size;

@@ -2,14 +2,24 @@
 
 #include "lib.h"
 #include "module-dir.h"
+#include "smtp-server.h"
 #include "mail-storage.h"
 #include "mail-user.h"
 #include "mail-storage-hooks.h"
 #include "mail-deliver.h"
+#include "lmtp-common.h"
+#include "lmtp-recipient.h"
 #include "coi-user.h"
 #include "coi-storage.h"
+#include "coi-address.h"
+#include "coi-policy.h"
 #include "coi-deliver.h"
 #include "lmtp-coi-plugin.h"
+
+/* The LMTP hooks exist only in the lmtp binary: in dovecot-lda these are
+   NULL, and the plugin works through the deliver_mail hook alone. */
+#pragma weak lmtp_client_created_hook_set
+#pragma weak lmtp_module_register
 
 /* Classification and filing hook into lib-lda's deliver_mail chain, which
    both lmtp and dovecot-lda run, and which Sieve's plugin (lda-sieve) is a
@@ -19,8 +29,19 @@
 
 const char *lmtp_coi_plugin_version = DOVECOT_ABI_VERSION;
 
+#define LMTP_COI_CONTEXT(obj) \
+	MODULE_CONTEXT_REQUIRE(obj, lmtp_coi_client_module)
+
+struct lmtp_coi_client {
+	union lmtp_module_context module_ctx;
+};
+
+static MODULE_CONTEXT_DEFINE_INIT(lmtp_coi_client_module,
+				  &lmtp_module_register);
+
 static struct module *lmtp_coi_module;
 static deliver_mail_func_t *next_deliver_mail;
+static lmtp_client_created_func_t *next_hook_client_created;
 static bool lmtp_coi_order_error_logged;
 
 /* A blocked sender's message goes to the Blocked mailbox and nowhere else:
@@ -50,6 +71,7 @@ lmtp_coi_deliver_mail(struct mail_deliver_context *ctx,
 {
 	struct coi_user *cuser = COI_USER_CONTEXT(ctx->rcpt_user);
 	struct coi_detect_headers headers;
+	struct coi_delivery *delivery;
 
 	if (cuser != NULL) T_BEGIN {
 		if (coi_deliver_get_headers(ctx->src_mail, &headers) < 0) {
@@ -65,9 +87,31 @@ lmtp_coi_deliver_mail(struct mail_deliver_context *ctx,
 		}
 	} T_END;
 
-	if (cuser != NULL && cuser->delivery->blocked_by != NULL)
-		return lmtp_coi_deliver_blocked(ctx, cuser->delivery,
-						storage_r);
+	delivery = cuser == NULL ? NULL : cuser->delivery;
+	if (delivery != NULL && delivery->policy_error != NULL) {
+		ctx->tempfail_error = "Temporary internal error";
+		return -1;
+	}
+	if (delivery != NULL && delivery->policy_entry != NULL) {
+		switch ((enum coi_policy_action)delivery->policy_action) {
+		case COI_POLICY_ACTION_DISCARD:
+			/* accepted, and dropped */
+			return 1;
+		case COI_POLICY_ACTION_REJECT:
+			/* lmtp rejects in its RCPT and DATA stages (see
+			   below). What reaches this point is dovecot-lda, or
+			   an lmtp connection accepted before the plugin was
+			   loaded (only when a userdb adds lmtp_coi to
+			   mail_plugins): tempfail, so that the MTA's retry
+			   meets the rejection. */
+			ctx->tempfail_error = "Sender blocked by policy";
+			return -1;
+		case COI_POLICY_ACTION_FOLDER:
+			break;
+		}
+	}
+	if (delivery != NULL && delivery->blocked_by != NULL)
+		return lmtp_coi_deliver_blocked(ctx, delivery, storage_r);
 
 	/* Without a next hook, mail_deliver() saves to the default mailbox
 	   once we return (and falls back to the INBOX if that fails); the
@@ -75,6 +119,135 @@ lmtp_coi_deliver_mail(struct mail_deliver_context *ctx,
 	if (next_deliver_mail == NULL)
 		return 0;
 	return next_deliver_mail(ctx, storage_r);
+}
+
+/*
+ * LMTP: the provider policy's reject action
+ */
+
+static const char *
+lmtp_coi_setting(struct client *client, const char *name)
+{
+	return mail_user_set_plugin_getenv(client->user_set, name);
+}
+
+/* Reject the recipient with 550 5.7.1 if the policy blocks one of the
+   senders. Returns 1 if it replied, 0 if not. */
+static int
+lmtp_coi_policy_reject(struct client *client, struct smtp_server_recipient *rcpt,
+		       const char *path, const char *dict_uri,
+		       const char *const *senders, unsigned int count)
+{
+	const char *entry, *error;
+	int ret;
+
+	ret = coi_policy_check(path, dict_uri, client->event, senders, count,
+			       &entry, &error);
+	if (ret < 0) {
+		e_error(rcpt->event, "coi: Provider block policy cannot be "
+			"read, delivery fails temporarily: %s", error);
+		smtp_server_recipient_reply(rcpt, 451, "4.3.0",
+					    "Temporary internal error");
+		return 1;
+	}
+	if (ret == 0)
+		return 0;
+	e_debug(event_create_passthrough(rcpt->event)->
+		set_name("coi_blocked")->add_str("source", "policy")->
+		add_str("action", "reject")->event(),
+		"coi: Sender blocked by the provider policy entry %s", entry);
+	smtp_server_recipient_reply(rcpt, 550, "5.7.1",
+				    "Delivery not authorized, sender blocked");
+	return 1;
+}
+
+static bool
+lmtp_coi_policy_rejects(const char *path, const char *dict_uri,
+			const char *action)
+{
+	enum coi_policy_action act = COI_POLICY_ACTION_REJECT;
+
+	if ((path == NULL || *path == '\0') &&
+	    (dict_uri == NULL || *dict_uri == '\0'))
+		return FALSE;
+	return action == NULL || *action == '\0' ||
+		(coi_policy_action_parse(action, &act) == 0 &&
+		 act == COI_POLICY_ACTION_REJECT);
+}
+
+/* RCPT TO: the envelope sender, with the server-wide plugin settings (the
+   recipient's user does not exist yet). */
+static int
+lmtp_coi_cmd_rcpt(struct client *client, struct smtp_server_cmd_ctx *cmd,
+		  struct lmtp_recipient *lrcpt)
+{
+	struct lmtp_coi_client *lcclient = LMTP_COI_CONTEXT(client);
+	struct smtp_server_transaction *trans =
+		smtp_server_connection_get_transaction(cmd->conn);
+	const char *path = lmtp_coi_setting(client, "coi_block_policy");
+	const char *dict_uri = lmtp_coi_setting(client, "coi_block_policy_dict");
+	const char *sender;
+	int ret = 0;
+
+	if (trans != NULL &&
+	    lmtp_coi_policy_rejects(path, dict_uri, lmtp_coi_setting(client,
+					"coi_block_policy_action"))) T_BEGIN {
+		sender = coi_address_from_smtp(trans->mail_from);
+		if (sender != NULL) {
+			ret = lmtp_coi_policy_reject(client, lrcpt->rcpt, path,
+						     dict_uri, &sender, 1);
+		}
+	} T_END;
+	if (ret > 0)
+		return -1;
+	return lcclient->module_ctx.super.cmd_rcpt(client, cmd, lrcpt);
+}
+
+/* After DATA: the From header (and the envelope, for the recipient's own
+   settings). */
+static int
+lmtp_coi_local_deliver(struct client *client, struct lmtp_recipient *lrcpt,
+		       struct smtp_server_cmd_ctx *cmd,
+		       struct smtp_server_transaction *trans,
+		       struct lmtp_local_deliver_context *lldctx)
+{
+	struct lmtp_coi_client *lcclient = LMTP_COI_CONTEXT(client);
+	struct coi_user *cuser = COI_USER_CONTEXT(lldctx->rcpt_user);
+	const char *senders[2], *from;
+	int ret = 0;
+
+	if (cuser != NULL &&
+	    cuser->set.block_policy_action == COI_POLICY_ACTION_REJECT &&
+	    (cuser->set.block_policy[0] != '\0' ||
+	     cuser->set.block_policy_dict[0] != '\0')) T_BEGIN {
+		senders[0] = coi_address_from_smtp(trans->mail_from);
+		senders[1] = mail_get_first_header(lldctx->src_mail, "From",
+						   &from) > 0 ?
+			coi_address_from_header(from) : NULL;
+		ret = lmtp_coi_policy_reject(client, lrcpt->rcpt,
+					     cuser->set.block_policy,
+					     cuser->set.block_policy_dict,
+					     senders, N_ELEMENTS(senders));
+	} T_END;
+	if (ret > 0)
+		return -1;
+	return lcclient->module_ctx.super.local_deliver(client, lrcpt, cmd,
+							trans, lldctx);
+}
+
+static void lmtp_coi_client_created(struct client **clientp)
+{
+	struct client *client = *clientp;
+	struct lmtp_coi_client *lcclient;
+
+	lcclient = p_new(client->pool, struct lmtp_coi_client, 1);
+	lcclient->module_ctx.super = client->v;
+	client->v.cmd_rcpt = lmtp_coi_cmd_rcpt;
+	client->v.local_deliver = lmtp_coi_local_deliver;
+	MODULE_CONTEXT_SET(client, lmtp_coi_client_module, lcclient);
+
+	if (next_hook_client_created != NULL)
+		next_hook_client_created(clientp);
 }
 
 static void lmtp_coi_mail_user_created(struct mail_user *user)
@@ -100,13 +273,22 @@ void lmtp_coi_plugin_init(struct module *module)
 	coi_storage_init(module, 0);
 	mail_storage_hooks_add(module, &lmtp_coi_mail_storage_hooks);
 	next_deliver_mail = mail_deliver_hook_set(lmtp_coi_deliver_mail);
+	/* lmtp loads the mail_plugins of protocol lmtp when it creates a
+	   client, before calling this hook for it. */
+	if (lmtp_client_created_hook_set != NULL) {
+		next_hook_client_created =
+			lmtp_client_created_hook_set(lmtp_coi_client_created);
+	}
 }
 
 void lmtp_coi_plugin_deinit(void)
 {
+	if (lmtp_client_created_hook_set != NULL)
+		lmtp_client_created_hook_set(next_hook_client_created);
 	mail_deliver_hook_set(next_deliver_mail);
 	mail_storage_hooks_remove(&lmtp_coi_mail_storage_hooks);
 	coi_storage_deinit();
+	coi_policy_deinit();
 }
 
 /* Delivery only, like Sieve's plugin. */
