@@ -68,12 +68,23 @@ def delivery(server):
     deliver(server, everyone,
             make_message(in_reply_to=chat_id, references=chat_id,
                          subject="Re: Chat: hi from Delta Chat")[1])
+    print("-- alice blocks a sender (her client writes METADATA)")
+    conn = RawIMAP(server.imap_port)
+    imap_command(conn, f"LOGIN alice {server.password}")
+    run(conn, 'SETMETADATA "" (/private/vendor/vendor.dovecot/coi/blocked/'
+              'spammer@example.net yes)')
+    conn.close()
+    print("-- the blocked sender writes to everyone")
+    deliver(server, everyone,
+            make_message(sender="Spammer <spammer@example.net>",
+                         subject="Buy now")[1])
     print("\n-- where everything landed")
     landed(server, everyone)
-    print("\n   alice's chat went to COI/Chats before it was stored, so "
-          "an IDLE on her\n   INBOX never woke for it; bob's chat stays in "
-          "the INBOX (the safe default\n   for clients that watch one "
-          "folder) with $Chat; carol's mail is untouched.")
+    print("\n   alice's chat went to COI/Chats before it was stored, so an IDLE on"
+          "\n   her INBOX never woke for it. bob's chat stays in the INBOX (the safe"
+          "\n   default for clients that watch one folder), with $Chat. carol's mail"
+          "\n   is untouched. Only alice blocked the spammer: her copy went to"
+          "\n   Blocked, never to her INBOX.")
 
 
 def main():
