@@ -13,7 +13,7 @@
 
 #include <sysexits.h>
 
-/* doveadm coi block add|remove|list|check -u USER [ADDRESS]
+/* doveadm coi block add|remove|list|check|rebuild -u USER [ADDRESS]
 
    doveadm does not load imap_coi or lmtp_coi, so the commands attach the
    COI user context to the one user they work on themselves, and write the
@@ -31,6 +31,7 @@ enum coi_block_cmd {
 	COI_BLOCK_CMD_REMOVE,
 	COI_BLOCK_CMD_LIST,
 	COI_BLOCK_CMD_CHECK,
+	COI_BLOCK_CMD_REBUILD,
 };
 
 struct coi_block_cmd_context {
@@ -134,6 +135,16 @@ cmd_coi_block_run(struct doveadm_mail_cmd_context *_ctx,
 	case COI_BLOCK_CMD_CHECK:
 		ret = coi_block_cmd_check(ctx, cuser, inbox);
 		break;
+	case COI_BLOCK_CMD_REBUILD:
+		/* after contacts were changed outside IMAP (doveadm expunge,
+		   dsync, autoexpunge): logged by COI if it fails */
+		if (coi_contacts_rebuild(cuser) < 0) {
+			doveadm_mail_failed_error(_ctx, MAIL_ERROR_TEMP);
+			mailbox_free(&inbox);
+			coi_user_detach(&cuser);
+			return -1;
+		}
+		break;
 	}
 	if (ret < 0) {
 		i_error("coi block: %s",
@@ -153,6 +164,11 @@ cmd_coi_block_init(struct doveadm_mail_cmd_context *_ctx,
 		container_of(_ctx, struct coi_block_cmd_context, ctx);
 	const char *error;
 
+	if (ctx->cmd == COI_BLOCK_CMD_REBUILD) {
+		if (args[0] != NULL)
+			doveadm_mail_help_name("coi block rebuild");
+		return;
+	}
 	if (ctx->cmd == COI_BLOCK_CMD_LIST) {
 		if (args[0] != NULL)
 			doveadm_mail_help_name("coi block list");
@@ -217,6 +233,11 @@ static struct doveadm_mail_cmd_context *cmd_coi_block_check_alloc(void)
 	return cmd_coi_block_alloc(COI_BLOCK_CMD_CHECK);
 }
 
+static struct doveadm_mail_cmd_context *cmd_coi_block_rebuild_alloc(void)
+{
+	return cmd_coi_block_alloc(COI_BLOCK_CMD_REBUILD);
+}
+
 static struct doveadm_cmd_ver2 coi_commands[] = {
 	{
 		.name = "coi block add",
@@ -239,6 +260,14 @@ DOVEADM_CMD_PARAMS_END
 	{
 		.name = "coi block list",
 		.mail_cmd = cmd_coi_block_list_alloc,
+		.usage = DOVEADM_CMD_MAIL_USAGE_PREFIX,
+DOVEADM_CMD_PARAMS_START
+DOVEADM_CMD_MAIL_COMMON
+DOVEADM_CMD_PARAMS_END
+	},
+	{
+		.name = "coi block rebuild",
+		.mail_cmd = cmd_coi_block_rebuild_alloc,
 		.usage = DOVEADM_CMD_MAIL_USAGE_PREFIX,
 DOVEADM_CMD_PARAMS_START
 DOVEADM_CMD_MAIL_COMMON

@@ -13,20 +13,28 @@
 #include <locale.h>
 #include <wctype.h>
 
-/* Unicode lowercasing with glibc's built-in C.UTF-8 tables, without
-   touching the process locale. */
+/* Unicode lowercasing with glibc's C.UTF-8 locale, without touching the
+   process locale. */
 static locale_t coi_utf8_locale = (locale_t)0;
+static bool coi_utf8_locale_failed = FALSE;
 
 static unichar_t coi_unichar_lcase(unichar_t chr)
 {
 	if (chr < 0x80)
 		return i_tolower(chr);
-	if (coi_utf8_locale == (locale_t)0) {
+	if (coi_utf8_locale == (locale_t)0 && !coi_utf8_locale_failed) {
+		/* Debian's libc6 ships C.UTF-8; a system without it cannot
+		   hash non-ASCII addresses as clients do. */
 		coi_utf8_locale = newlocale(LC_CTYPE_MASK, "C.UTF-8",
 					    (locale_t)0);
-		if (coi_utf8_locale == (locale_t)0)
-			return chr;
+		if (coi_utf8_locale == (locale_t)0) {
+			coi_utf8_locale_failed = TRUE;
+			i_warning("coi: newlocale(C.UTF-8) failed: %m - "
+				  "non-ASCII addresses are not lowercased");
+		}
 	}
+	if (coi_utf8_locale_failed)
+		return chr;
 	return towlower_l(chr, coi_utf8_locale);
 }
 

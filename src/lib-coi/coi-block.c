@@ -7,6 +7,7 @@
 #include "mail-storage-private.h"
 #include "coi-user.h"
 #include "coi-address.h"
+#include "coi-storage.h"
 #include "coi-block.h"
 
 #define COI_BLOCK_ENTRY_MAX_LEN 320
@@ -167,7 +168,7 @@ coi_attr_blocked_set(struct mailbox_transaction_context *t, const char *key,
 		COI_USER_CONTEXT(mailbox_list_get_user(t->box->list));
 	struct mail_attribute_value old;
 	const char *str, *error;
-	unsigned int count;
+	unsigned int count, *added;
 	int ret;
 
 	if (cuser == NULL) {
@@ -200,12 +201,19 @@ coi_attr_blocked_set(struct mailbox_transaction_context *t, const char *key,
 		return 0;
 	if (coi_block_count(t->box, cuser->set.blocked_max, &count) < 0)
 		return -1;
+	/* one SETMETADATA may add many, and the dict shows them only after
+	   the commit */
+	added = coi_storage_transaction_blocked_added(t);
+	if (added != NULL)
+		count += *added;
 	if (count >= cuser->set.blocked_max) {
 		mail_storage_set_error(t->box->storage, MAIL_ERROR_LIMIT,
 			t_strdup_printf("The block list is full (%u entries)",
 					cuser->set.blocked_max));
 		return -1;
 	}
+	if (added != NULL)
+		*added += 1;
 	e_debug(event_create_passthrough(cuser->event)->
 		set_name("coi_block_added")->event(),
 		"Block list entry %s added",
@@ -220,16 +228,29 @@ coi_attr_blocked_iter(struct mailbox *box, const char *key_prefix,
 		      pool_t pool, ARRAY_TYPE(const_string) *keys)
 {
 	struct mailbox_attribute_iter *iter;
+	struct mail_attribute_value value;
 	const char *key;
 	int ret;
 
 	if (coi_block_iterating)
 		return 0;
+	if (*key_prefix != '\0') {
+		/* one entry: entries have no children, so it is there ("")
+		   or not */
+		ret = mailbox_attribute_get(box, MAIL_ATTRIBUTE_TYPE_PRIVATE,
+			t_strconcat(COI_ATTR_BLOCKED_PREFIX, key_prefix, NULL),
+			&value);
+		if (ret > 0) {
+			key = "";
+			array_push_back(keys, &key);
+		}
+		return ret < 0 ? -1 : 0;
+	}
 	coi_block_iterating = TRUE;
 	iter = mailbox_attribute_iter_init(box, MAIL_ATTRIBUTE_TYPE_PRIVATE,
-		t_strconcat(COI_ATTR_BLOCKED_PREFIX, key_prefix, NULL));
+					   COI_ATTR_BLOCKED_PREFIX);
 	while ((key = mailbox_attribute_iter_next(iter)) != NULL) {
-		key = p_strconcat(pool, key_prefix, key, NULL);
+		key = p_strdup(pool, key);
 		array_push_back(keys, &key);
 	}
 	ret = mailbox_attribute_iter_deinit(&iter);

@@ -4,6 +4,7 @@
 #include "array.h"
 #include "str.h"
 #include "hash.h"
+#include "file-lock.h"
 #include "mail-storage-private.h"
 #include "mail-search-build.h"
 #include "mail-namespace.h"
@@ -148,11 +149,63 @@ coi_contacts_write(struct coi_user *cuser, struct mailbox *inbox,
 	return mailbox_transaction_commit(&t);
 }
 
+/* The index is read-modify-written by every session and rebuilt by
+   deliveries: one writer per user at a time. Without a home (no place for
+   the lock) the writes go unlocked. */
+static int coi_contacts_lock(struct coi_user *cuser, struct file_lock **lock_r)
+{
+	const char *home, *error;
+	int ret;
+
+	*lock_r = NULL;
+	if (mail_user_get_home(cuser->user, &home) <= 0)
+		return 0;
+	ret = mail_user_lock_file_create(cuser->user,
+					 COI_CONTACTS_LOCK_FNAME,
+					 COI_CONTACTS_LOCK_SECS, lock_r, &error);
+	if (ret > 0)
+		return 0;
+	e_error(cuser->event, "Cannot lock the blocked contacts: %s",
+		ret == 0 ? "Timeout" : error);
+	return -1;
+}
+
+static void coi_contacts_unlock(struct file_lock **lock)
+{
+	if (*lock != NULL)
+		file_lock_free(lock);
+}
+
+static int
+coi_contacts_update_locked(struct coi_user *cuser,
+			   const struct coi_contact *removed,
+			   unsigned int removed_count,
+			   const struct coi_contact *added,
+			   unsigned int added_count);
+
 int coi_contacts_update(struct coi_user *cuser,
 			const struct coi_contact *removed,
 			unsigned int removed_count,
 			const struct coi_contact *added,
 			unsigned int added_count)
+{
+	struct file_lock *lock;
+	int ret;
+
+	if (coi_contacts_lock(cuser, &lock) < 0)
+		return -1;
+	ret = coi_contacts_update_locked(cuser, removed, removed_count,
+					 added, added_count);
+	coi_contacts_unlock(&lock);
+	return ret;
+}
+
+static int
+coi_contacts_update_locked(struct coi_user *cuser,
+			   const struct coi_contact *removed,
+			   unsigned int removed_count,
+			   const struct coi_contact *added,
+			   unsigned int added_count)
 {
 	HASH_TABLE_TYPE(coi_contacts_changes) changes;
 	struct mailbox *inbox;
@@ -303,13 +356,14 @@ coi_contacts_clear(struct mailbox *inbox)
 	return mailbox_transaction_commit(&t);
 }
 
-static int coi_contacts_set_marker(struct mailbox *inbox)
+
+static int coi_contacts_marker_set(struct mailbox *inbox, bool set)
 {
 	struct mailbox_transaction_context *t;
 	struct mail_attribute_value value;
 
 	i_zero(&value);
-	value.value = "1";
+	value.value = set ? "1" : NULL;
 	t = mailbox_transaction_begin(inbox, MAILBOX_TRANSACTION_FLAG_EXTERNAL,
 				      __func__);
 	if (mailbox_attribute_set(t, MAIL_ATTRIBUTE_TYPE_PRIVATE,
@@ -324,26 +378,35 @@ int coi_contacts_rebuild(struct coi_user *cuser)
 {
 	ARRAY_TYPE(coi_contact) contacts;
 	struct mailbox *inbox;
+	struct file_lock *lock;
 	pool_t pool;
 	bool missing;
-	int ret;
+	int ret = 0;
 
+	/* Under the lock no session changes the index meanwhile; the marker
+	   goes first and comes back last, so that a rebuild cut short is
+	   done again. */
+	if (coi_contacts_lock(cuser, &lock) < 0)
+		return -1;
 	pool = pool_alloconly_create("coi contacts", 4096);
 	p_array_init(&contacts, pool, 64);
-	ret = coi_contacts_read_folder(cuser, NULL, pool, &contacts, &missing);
 	inbox = coi_config_inbox_alloc(cuser);
-	if (ret == 0 && (mailbox_open(inbox) < 0 ||
-			 coi_contacts_clear(inbox) < 0)) {
+	if (mailbox_open(inbox) < 0 || coi_contacts_marker_set(inbox, FALSE) < 0 ||
+	    coi_contacts_clear(inbox) < 0) {
 		e_error(cuser->event, "Failed to clear the blocked contacts: %s",
 			mailbox_get_last_internal_error(inbox, NULL));
 		ret = -1;
 	}
-	if (ret == 0 && array_count(&contacts) > 0) {
-		ret = coi_contacts_update(cuser, NULL, 0,
-					  array_front(&contacts),
-					  array_count(&contacts));
+	if (ret == 0) {
+		ret = coi_contacts_read_folder(cuser, NULL, pool, &contacts,
+					       &missing);
 	}
-	if (ret == 0 && coi_contacts_set_marker(inbox) < 0) {
+	if (ret == 0 && array_count(&contacts) > 0) {
+		ret = coi_contacts_update_locked(cuser, NULL, 0,
+						 array_front(&contacts),
+						 array_count(&contacts));
+	}
+	if (ret == 0 && coi_contacts_marker_set(inbox, TRUE) < 0) {
 		e_error(cuser->event, "Failed to mark the blocked contacts "
 			"indexed: %s",
 			mailbox_get_last_internal_error(inbox, NULL));
@@ -358,6 +421,7 @@ int coi_contacts_rebuild(struct coi_user *cuser)
 	}
 	mailbox_free(&inbox);
 	pool_unref(&pool);
+	coi_contacts_unlock(&lock);
 	return ret;
 }
 

@@ -28,6 +28,8 @@ struct coi_user;
 /* At most this many COI-From-Hash headers of one contact are used, and at
    most this many contacts are recorded per hash. */
 #define COI_CONTACT_MAX_HASHES 100
+#define COI_CONTACTS_LOCK_FNAME "dovecot-coi-contacts.lock"
+#define COI_CONTACTS_LOCK_SECS 30
 #define COI_CONTACT_MAX_GUIDS 100
 
 struct coi_contact {

@@ -134,7 +134,8 @@ coi_deliver_policy_check(struct coi_user *cuser, struct coi_delivery *delivery,
 	int ret;
 
 	ret = coi_policy_check(cuser->set.block_policy,
-			       cuser->set.block_policy_dict, cuser->event,
+			       cuser->set.block_policy_dict,
+			       cuser->user->set->base_dir,
 			       senders, count, &entry, &error);
 	if (ret < 0) {
 		/* An unknown policy is no policy to deliver under. */
@@ -174,9 +175,11 @@ coi_deliver_block_check(struct coi_user *cuser, struct coi_delivery *delivery,
 			entry = t_strconcat("contact:", entry, NULL);
 	}
 	if (ret < 0) {
-		/* No message is lost for a broken dict: deliver it. */
+		/* No message is lost for a broken dict: deliver it. The
+		   error names the key, which holds the sender's address. */
 		e_error(cuser->event, "Failed to read the block list, "
-			"delivering unfiltered: %s",
+			"delivering unfiltered (mail_debug shows the error)");
+		e_debug(cuser->event, "Block list error: %s",
 			mailbox_get_last_internal_error(inbox, NULL));
 	} else if (ret > 0) {
 		delivery->blocked_by = p_strdup(cuser->user->pool, entry);

@@ -135,6 +135,8 @@ coi_policy_file_load(const char *path, struct coi_policy_file **file_r,
 
 	t_array_init(&lines, 64);
 	input = i_stream_create_fd(fd, COI_POLICY_MAX_LINE * 2);
+	/* a last line without LF is an entry too */
+	i_stream_set_return_partial_line(input, TRUE);
 	while ((line = i_stream_read_next_line(input)) != NULL) {
 		line = t_strdup(line);
 		array_push_back(&lines, &line);
@@ -193,7 +195,7 @@ coi_policy_file_get(const char *path, struct coi_policy_file **file_r,
 }
 
 static int
-coi_policy_dict_get(const char *uri, struct event *event,
+coi_policy_dict_get(const char *uri, const char *base_dir,
 		    struct dict **dict_r, const char **error_r)
 {
 	struct dict_settings set;
@@ -204,9 +206,9 @@ coi_policy_dict_get(const char *uri, struct event *event,
 		i_free(coi_policy_dict_uri);
 	}
 	if (coi_policy_dict == NULL) {
+		/* Cached for the process: no user's event as its parent. */
 		i_zero(&set);
-		set.base_dir = NULL;
-		set.event_parent = event;
+		set.base_dir = base_dir;
 		if (dict_init(uri, &set, &coi_policy_dict, &error) < 0) {
 			*error_r = t_strdup_printf("dict_init(%s) failed: %s",
 						   uri, error);
@@ -219,7 +221,7 @@ coi_policy_dict_get(const char *uri, struct event *event,
 }
 
 int coi_policy_check(const char *path, const char *dict_uri,
-		     struct event *event, const char *const *senders,
+		     const char *base_dir, const char *const *senders,
 		     unsigned int count, const char **entry_r,
 		     const char **error_r)
 {
@@ -235,7 +237,7 @@ int coi_policy_check(const char *path, const char *dict_uri,
 	    coi_policy_file_get(path, &file, error_r) < 0)
 		return -1;
 	if (dict_uri != NULL && *dict_uri != '\0' &&
-	    coi_policy_dict_get(dict_uri, event, &dict, error_r) < 0)
+	    coi_policy_dict_get(dict_uri, base_dir, &dict, error_r) < 0)
 		return -1;
 	if (file == NULL && dict == NULL)
 		return 0;

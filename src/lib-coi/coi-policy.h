@@ -1,7 +1,6 @@
 #ifndef COI_POLICY_H
 #define COI_POLICY_H
 
-struct event;
 
 /* Provider-wide block policy: addresses and @domains blocked for every user,
    from a file (coi_block_policy: one entry per line, '#' comments, blank
@@ -28,11 +27,11 @@ int coi_policy_parse(const char *const *lines, pool_t pool,
 		     const char **error_r);
 
 /* Check the normalized senders (NULLs skipped) against the file and the
-   dict (either may be NULL or ""). Returns 1 with the matching entry, 0 if
+   dict (either may be NULL or ""). base_dir is Dovecot's, for proxy dicts. Returns 1 with the matching entry, 0 if
    none matches, or -1 with error_r if the policy cannot be read: the
    caller must then not deliver (tempfail), since the policy is unknown. */
 int coi_policy_check(const char *path, const char *dict_uri,
-		     struct event *event, const char *const *senders,
+		     const char *base_dir, const char *const *senders,
 		     unsigned int count, const char **entry_r,
 		     const char **error_r);
 

@@ -37,6 +37,10 @@ struct coi_transaction {
 	pool_t contacts_pool;
 	ARRAY_TYPE(coi_contact) contacts_removed;
 	bool contacts_saved:1;
+
+	/* METADATA block list entries added in this transaction (the dict
+	   shows them only after the commit) */
+	unsigned int blocked_added;
 };
 
 static MODULE_CONTEXT_DEFINE_INIT(coi_storage_module,
@@ -230,12 +234,25 @@ static int coi_mailbox_rename_box(struct mailbox *src, struct mailbox *dest)
  * Delivery: $Chat on every copy a chat delivery saves
  */
 
+unsigned int *
+coi_storage_transaction_blocked_added(struct mailbox_transaction_context *t)
+{
+	struct coi_transaction *ct = COI_TRANSACTION_CONTEXT(t);
+
+	return ct == NULL ? NULL : &ct->blocked_added;
+}
+
 static void coi_contacts_mark_saved(struct mail_save_context *ctx)
 {
 	struct coi_transaction *ct = COI_TRANSACTION_CONTEXT(ctx->transaction);
+	struct coi_user *cuser = COI_USER_CONTEXT(
+		mailbox_list_get_user(ctx->transaction->box->list));
 
-	/* only transactions of Contacts (and the INBOX) have one */
-	if (ct != NULL && !ctx->transaction->box->inbox_user)
+	/* Only transactions of Contacts (and the INBOX) have one. What a
+	   delivery puts there (Sieve fileinto, +detail) comes from outside:
+	   it is not the user's contact. */
+	if (ct != NULL && !ctx->transaction->box->inbox_user &&
+	    cuser != NULL && cuser->delivery == NULL)
 		ct->contacts_saved = TRUE;
 }
 

@@ -26,6 +26,12 @@ void coi_storage_deinit(void);
 int coi_storage_folders_ensure(struct coi_user *cuser,
 			       struct mail_storage *error_storage);
 
+/* The counter of block list entries the transaction added so far (NULL
+   for a transaction COI does not track). */
+struct mailbox_transaction_context;
+unsigned int *
+coi_storage_transaction_blocked_added(struct mailbox_transaction_context *t);
+
 /* Make sure <root>/Chats exists, recreating it (and Contacts) for a user
    whose Chats went missing. Returns 0, or -1 with error_r. */
 int coi_storage_chats_ensure(struct coi_user *cuser, const char **error_r);

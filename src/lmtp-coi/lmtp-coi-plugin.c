@@ -141,8 +141,8 @@ lmtp_coi_policy_reject(struct client *client, struct smtp_server_recipient *rcpt
 	const char *entry, *error;
 	int ret;
 
-	ret = coi_policy_check(path, dict_uri, client->event, senders, count,
-			       &entry, &error);
+	ret = coi_policy_check(path, dict_uri, client->user_set->base_dir,
+			       senders, count, &entry, &error);
 	if (ret < 0) {
 		e_error(rcpt->event, "coi: Provider block policy cannot be "
 			"read, delivery fails temporarily: %s", error);

@@ -127,6 +127,29 @@ def test_limit(server):
     assert setmetadata(conn, f"{BLOCKED}/s3@example.org", "yes")[0] == "OK"
 
 
+def test_limit_holds_within_one_command(server):
+    """One SETMETADATA with many entries: the dict shows them only after
+    the commit, so the limit counts what the command already added."""
+    conn = login(server, "small")
+    for i in range(4):
+        setmetadata(conn, f"{BLOCKED}/s{i}@example.org", None)
+    entries = " ".join(f"{BLOCKED}/many{i}@example.org yes"
+                       for i in range(20))
+    status, text, _ = imap_command(conn, f'SETMETADATA "" ({entries})')
+    assert status == "NO" and "[LIMIT]" in text, text
+    status, values = getmetadata(conn, BLOCKED, depth=1)
+    assert len(values) <= 3, values
+
+
+def test_getmetadata_of_one_entry(server, user):
+    block(server, user, "a@example.org")
+    conn = login(server, user)
+    status, values = getmetadata(conn, f"{BLOCKED}/a@example.org", depth=1)
+    assert values == {f"{BLOCKED}/a@example.org": "yes"}
+    status, values = getmetadata(conn, f"{BLOCKED}/b@example.org", depth=1)
+    assert status == "OK" and values == {}
+
+
 def test_other_users_list_is_invisible(server):
     a, b = server.free_users.pop(0), server.free_users.pop(0)
     block(server, a, "secret@example.org")
@@ -469,6 +492,35 @@ def test_doveadm_check_names_contact(server, user, doveadm_plugin):
     assert entry == "COI-From-Hash:" + from_hash("\u00e4lice@example.org")
     code, out, err = doveadm_block(server, "list", "-u", user)
     assert f"COI-From-Hash:{from_hash('älice@example.org')}\tcontact" in out
+
+
+def test_doveadm_rebuild_after_doveadm_expunge(server, user, doveadm_plugin):
+    """Contacts removed behind imap_coi's back (doveadm expunge, dsync,
+    autoexpunge) keep blocking until the index is rebuilt."""
+    enable_coi(server, user)
+    index_contacts(server, user)
+    append_contact(server, user, contact(["spammer@example.org"]))
+    r = server.doveadm("expunge", "-u", user, "mailbox", "COI/Contacts",
+                       "all")
+    assert r.returncode == 0, r.stderr
+    code, out, err = doveadm_block(server, "rebuild", "-u", user)
+    assert code == 0, err
+    msgid, msg = make_message(sender="spammer@example.org")
+    deliver(server, user, msg, sender="spammer@example.org")
+    assert where(server, user, msgid) == [("INBOX", set())]
+
+
+def test_copy_into_contacts_blocks(server, user):
+    enable_coi(server, user)
+    index_contacts(server, user)
+    conn = server.imap(user)
+    conn.append("Trash", None, None, contact(["friend@example.org"]))
+    conn.select("Trash")
+    assert conn.copy("1", "COI/Contacts")[0] == "OK"
+    conn.logout()
+    msgid, msg = make_message(sender="friend@example.org")
+    deliver(server, user, msg, sender="friend@example.org")
+    assert where(server, user, msgid) == [("Blocked", set())]
 
 
 @pytest.mark.parametrize("args", [

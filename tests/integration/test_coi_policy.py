@@ -44,9 +44,14 @@ def server():
                            "yes\n")
     os.chmod(policy_dict, 0o644)
     users = [f"p{i}" for i in range(10)]
+    # the dict through Dovecot's dict service, as a cluster would share it
+    dict_conf = (f"dict {{\n  policy = file:{policy_dict}\n}}\n"
+                 "service dict {\n  unix_listener dict {\n"
+                 "    mode = 0666\n  }\n}\n")
     with coi_server(users=users, plugin_settings={
             "coi_block_policy": str(policy),
-            "coi_block_policy_dict": f"file:{policy_dict}"}) as s:
+            "coi_block_policy_dict": "proxy::policy"},
+            extra_conf=dict_conf) as s:
         s.policy = policy
         for u in users:
             enable_coi(s, u, "active")
@@ -137,6 +142,16 @@ def test_malformed_policy_tempfails_loudly(server, bad):
     assert where(server, "p6", msgid) == []
     replies = server.lmtp_deliver("friend@example.org", ["p6"], msg)
     assert replies["p6"][0] == 250
+
+
+def test_last_line_without_newline(server):
+    write_policy(server.policy, POLICY + "no-newline@example.org")
+    try:
+        _, msg = make_message(sender="friend@example.org")
+        replies = server.lmtp_deliver("no-newline@example.org", ["p7"], msg)
+        assert replies["p7"][0] == 550, replies
+    finally:
+        write_policy(server.policy, POLICY)
 
 
 def test_missing_policy_tempfails(server):
