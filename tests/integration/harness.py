@@ -18,6 +18,7 @@ import imaplib
 import os
 import pwd
 import re
+import select
 import shutil
 import signal
 import smtplib
@@ -597,3 +598,47 @@ def messages(server, user):
 def where(server, user, message_id):
     """[(mailbox, {flags})] of every copy of message_id that user has."""
     return [(m, f) for m, f, i in messages(server, user) if i == message_id]
+
+
+def login(server, user):
+    """A RawIMAP connection logged in as user."""
+    conn = RawIMAP(server.imap_port)
+    status, text, _ = imap_command(conn, f"LOGIN {user} {server.password}")
+    assert status == "OK", text
+    return conn
+
+
+def deliver(server, rcpts, message, sender="sender@example.org"):
+    """One LMTP transaction that every recipient must accept (250)."""
+    if isinstance(rcpts, str):
+        rcpts = [rcpts]
+    replies = server.lmtp_deliver(sender, rcpts, message)
+    for rcpt in rcpts:
+        assert replies[rcpt][0] == 250, replies
+    return replies
+
+
+def idle_reads(conn, seconds, until=b"EXISTS"):
+    """Lines the server sends within seconds (stopping at until). Reads the
+    socket directly: a timed-out socket file is dead."""
+    deadline = time.monotonic() + seconds
+    data = b""
+    while until not in data:
+        left = deadline - time.monotonic()
+        if left <= 0 or not select.select([conn.sock], [], [], left)[0]:
+            break
+        chunk = conn.sock.recv(4096)
+        if not chunk:
+            break
+        data += chunk
+    return data.decode(errors="replace").splitlines()
+
+
+def idle_on_inbox(server, user):
+    """A session of user in IDLE on its INBOX (read it with idle_reads)."""
+    conn = login(server, user)
+    assert imap_command(conn, "SELECT INBOX")[0] == "OK"
+    # no buffered reader from here on: idle_reads() uses the socket
+    conn.send(b"I1 IDLE\r\n")
+    assert idle_reads(conn, 10.0, until=b"+ ")[0].startswith("+")
+    return conn

@@ -2,16 +2,15 @@
 delivery of blocked senders' mail to the Blocked mailbox only."""
 import hashlib
 import os
-import re
 import sqlite3
 import time
 
 import pytest
 
 from conftest import coi_server
-from harness import (DOVEADM_MODULEDIR, RawIMAP, built_plugin, enable_coi,
-                     getmetadata, imap_command, imap_quote, make_message,
-                     setmetadata, where)
+from harness import (DOVEADM_MODULEDIR, built_plugin, deliver, enable_coi,
+                     getmetadata, idle_on_inbox, idle_reads, imap_command,
+                     imap_quote, login, make_message, setmetadata, where)
 
 BLOCKED = "/private/vendor/vendor.dovecot/coi/blocked"
 CHAT = "$Chat"
@@ -38,27 +37,11 @@ def user(server):
     return server.free_users.pop(0)
 
 
-def login(server, user):
-    conn = RawIMAP(server.imap_port)
-    status, text, _ = imap_command(conn, f"LOGIN {user} {server.password}")
-    assert status == "OK", text
-    return conn
-
-
 def block(server, user, *entries, value="yes"):
     conn = login(server, user)
     out = [setmetadata(conn, f"{BLOCKED}/{e}", value) for e in entries]
     conn.close()
     return out
-
-
-def deliver(server, rcpts, msg, sender="sender@example.org"):
-    if isinstance(rcpts, str):
-        rcpts = [rcpts]
-    replies = server.lmtp_deliver(sender, rcpts, msg)
-    for rcpt in rcpts:
-        assert replies[rcpt][0] == 250, replies
-    return replies
 
 
 # -- METADATA ------------------------------------------------------------------
@@ -219,12 +202,8 @@ def test_block_affects_only_that_recipient(server):
 
 
 def test_blocked_mail_never_wakes_inbox_idle(server, user):
-    from test_coi_deliver import idle_reads
     block(server, user, "spammer@example.org")
-    conn = login(server, user)
-    assert imap_command(conn, "SELECT INBOX")[0] == "OK"
-    conn.send(b"I1 IDLE\r\n")
-    assert idle_reads(conn, 10.0, until=b"+ ")[0].startswith("+")
+    conn = idle_on_inbox(server, user)
     _, msg = make_message(sender="spammer@example.org")
     deliver(server, user, msg, sender="spammer@example.org")
     assert not [l for l in idle_reads(conn, 2.0) if "EXISTS" in l]

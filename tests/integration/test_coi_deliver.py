@@ -2,7 +2,6 @@
 filing per message-filter, the seen move, the thread index, fallbacks."""
 import os
 import re
-import select
 import shutil
 import stat
 import subprocess
@@ -11,8 +10,8 @@ import time
 import pytest
 
 from conftest import coi_server
-from harness import (RawIMAP, enable_coi, imap_command, make_message,
-                     messages, where)
+from harness import (deliver, enable_coi, idle_on_inbox, idle_reads,
+                     imap_command, login, make_message, messages, where)
 
 CHAT = "$Chat"
 
@@ -33,22 +32,6 @@ def server():
 @pytest.fixture
 def user(server):
     return server.free_users.pop(0)
-
-
-def deliver(server, rcpts, message):
-    if isinstance(rcpts, str):
-        rcpts = [rcpts]
-    replies = server.lmtp_deliver("sender@example.org", rcpts, message)
-    for rcpt in rcpts:
-        assert replies[rcpt][0] == 250, replies
-    return replies
-
-
-def login(server, user):
-    conn = RawIMAP(server.imap_port)
-    status, text, _ = imap_command(conn, f"LOGIN {user} {server.password}")
-    assert status == "OK", text
-    return conn
 
 
 # -- classification ----------------------------------------------------------
@@ -186,29 +169,9 @@ def test_mail_with_chat_in_same_connection(server, user):
 
 # -- IDLE --------------------------------------------------------------------
 
-def idle_reads(conn, seconds, until=b"EXISTS"):
-    """Lines the server sends within seconds (stopping at until). Reads the
-    socket directly: a timed-out socket file is dead."""
-    deadline = time.monotonic() + seconds
-    data = b""
-    while until not in data:
-        left = deadline - time.monotonic()
-        if left <= 0 or not select.select([conn.sock], [], [], left)[0]:
-            break
-        chunk = conn.sock.recv(4096)
-        if not chunk:
-            break
-        data += chunk
-    return data.decode(errors="replace").splitlines()
-
-
 def test_idle_on_inbox_not_woken_by_filed_chat(server, user):
     enable_coi(server, user, "active")
-    conn = login(server, user)
-    assert imap_command(conn, "SELECT INBOX")[0] == "OK"
-    # no buffered reader from here on: idle_reads() uses the socket
-    conn.send(b"I1 IDLE\r\n")
-    assert idle_reads(conn, 10.0, until=b"+ ")[0].startswith("+")
+    conn = idle_on_inbox(server, user)
 
     chat_id, chat = make_message(chat_version="1.0")
     deliver(server, user, chat)
@@ -252,7 +215,7 @@ def test_seen_moves_chat_to_chats(server, how):
     conn = login(server, user)
     assert imap_command(conn, "SELECT INBOX")[0] == "OK"
     uid = uid_of(conn, chat_id)
-    cmd = {"store": f"STORE 1:* +FLAGS (\\Seen)",
+    cmd = {"store": "STORE 1:* +FLAGS (\\Seen)",
            "uid-store": f"UID STORE {uid} +FLAGS.SILENT (\\Seen)",
            "fetch-body": f"UID FETCH {uid} BODY[]",
            "replace": f"UID STORE {uid} FLAGS (\\Seen \\Flagged $Chat)"}[how]

@@ -3,7 +3,6 @@ coi_block_policy_dict) with its actions reject, discard and folder."""
 import os
 import pathlib
 import shutil
-import smtplib
 import subprocess
 import tempfile
 

@@ -9,7 +9,7 @@ import tempfile
 import pytest
 
 from conftest import coi_server
-from harness import _mail_uid, enable_coi, make_message, where
+from harness import _mail_uid, deliver, enable_coi, make_message, where
 
 CHAT = "$Chat"
 
@@ -69,11 +69,6 @@ protocol lmtp {{
         enable_coi(s, "s-none", "active")
         yield s
     shutil.rmtree(shared, ignore_errors=True)
-
-
-def deliver(server, user, msg):
-    replies = server.lmtp_deliver("sender@example.org", [user], msg)
-    assert replies[user][0] == 250, replies
 
 
 @pytest.mark.parametrize("script,expected", [
