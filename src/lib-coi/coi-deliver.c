@@ -3,7 +3,10 @@
 #include "lib.h"
 #include "array.h"
 #include "str-sanitize.h"
-#include "mail-storage.h"
+#include "istream.h"
+#include "message-size.h"
+#include "message-header-parser.h"
+#include "mail-storage-private.h"
 #include "mail-namespace.h"
 #include "coi-user.h"
 #include "coi-storage.h"
@@ -17,7 +20,6 @@
 int coi_deliver_get_headers(struct mail *mail,
 			    struct coi_detect_headers *headers_r)
 {
-	struct mailbox_header_lookup_ctx *wanted;
 	const char **values[] = {
 		&headers_r->chat_version,
 		&headers_r->message_id,
@@ -25,22 +27,46 @@ int coi_deliver_get_headers(struct mail *mail,
 		&headers_r->in_reply_to,
 		&headers_r->from,
 	};
-	unsigned int i;
+	struct message_header_parser_ctx *parser;
+	struct message_header_line *hdr;
+	struct message_size hdr_size;
+	struct istream *input;
+	unsigned int i, found = 0;
+	int ret;
 
 	i_zero(headers_r);
-
-	/* Ask for all of them at once, so that the header is parsed only
-	   once whatever was cached before. */
-	wanted = mailbox_header_lookup_init(mail->box, coi_detect_header_names);
-	mail_add_temp_wanted_fields(mail, 0, wanted);
-	mailbox_header_lookup_unref(&wanted);
-
-	for (i = 0; i < N_ELEMENTS(values); i++) {
-		if (mail_get_first_header(mail, coi_detect_header_names[i],
-					  values[i]) < 0) {
-			i_zero(headers_r);
-			return -1;
+	/* One pass over the header block, whatever index-mail has cached:
+	   asking it for each field can parse the header again per field. */
+	if (mail_get_hdr_stream(mail, &hdr_size, &input) < 0)
+		return -1;
+	parser = message_parse_header_init(input, NULL,
+		MESSAGE_HEADER_PARSER_FLAG_SKIP_INITIAL_LWSP |
+		MESSAGE_HEADER_PARSER_FLAG_CLEAN_ONELINE);
+	while (found < N_ELEMENTS(values) &&
+	       (ret = message_parse_header_next(parser, &hdr)) > 0) {
+		if (hdr->eoh)
+			break;
+		for (i = 0; i < N_ELEMENTS(values); i++) {
+			if (strcasecmp(hdr->name, coi_detect_header_names[i]) == 0)
+				break;
 		}
+		/* only the first instance of each counts */
+		if (i == N_ELEMENTS(values) || *values[i] != NULL)
+			continue;
+		if (hdr->continues) {
+			hdr->use_full_value = TRUE;
+			continue;
+		}
+		*values[i] = t_strndup(hdr->full_value, hdr->full_value_len);
+		found++;
+	}
+	message_parse_header_deinit(&parser);
+	if (input->stream_errno != 0) {
+		mail_set_critical(mail, "read(%s) failed: %s",
+				  i_stream_get_name(input),
+				  i_stream_get_error(input));
+		i_zero(headers_r);
+		return -1;
 	}
 	return 0;
 }
