@@ -44,22 +44,9 @@ struct coi_block_cmd_context {
 static int
 coi_block_cmd_set(struct coi_block_cmd_context *ctx, struct mailbox *inbox)
 {
-	struct mailbox_transaction_context *t;
-	struct mail_attribute_value value;
-	const char *key = t_strconcat(COI_ATTR_BLOCKED_PREFIX, ctx->entry, NULL);
-
-	i_zero(&value);
-	value.value = ctx->cmd == COI_BLOCK_CMD_ADD ? "yes" : NULL;
-	if (mailbox_open(inbox) < 0)
-		return -1;
-	t = mailbox_transaction_begin(inbox, MAILBOX_TRANSACTION_FLAG_EXTERNAL,
-				      __func__);
-	if (mailbox_attribute_set(t, MAIL_ATTRIBUTE_TYPE_PRIVATE, key,
-				  &value) < 0) {
-		mailbox_transaction_rollback(&t);
-		return -1;
-	}
-	return mailbox_transaction_commit(&t);
+	return coi_attribute_set(inbox,
+		t_strconcat(COI_ATTR_BLOCKED_PREFIX, ctx->entry, NULL),
+		ctx->cmd == COI_BLOCK_CMD_ADD ? "yes" : NULL);
 }
 
 static int coi_block_cmd_list(struct mailbox *inbox)

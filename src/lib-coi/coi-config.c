@@ -264,27 +264,31 @@ int coi_config_read_box(struct coi_user *cuser, struct mailbox *box,
 	return ret;
 }
 
+int coi_attribute_set(struct mailbox *box, const char *key, const char *value)
+{
+	struct mailbox_transaction_context *t;
+	struct mail_attribute_value attr_value;
+
+	if (mailbox_open(box) < 0)
+		return -1;
+	i_zero(&attr_value);
+	attr_value.value = value;
+	t = mailbox_transaction_begin(box, MAILBOX_TRANSACTION_FLAG_EXTERNAL,
+				      __func__);
+	if (mailbox_attribute_set(t, MAIL_ATTRIBUTE_TYPE_PRIVATE, key,
+				  &attr_value) < 0) {
+		mailbox_transaction_rollback(&t);
+		return -1;
+	}
+	return mailbox_transaction_commit(&t);
+}
+
 int coi_config_set_enabled(struct coi_user *cuser, bool enabled)
 {
 	struct mailbox *box = coi_config_inbox_alloc(cuser);
-	struct mailbox_transaction_context *t;
-	struct mail_attribute_value value;
-	int ret = 0;
+	int ret;
 
-	i_zero(&value);
-	value.value = enabled ? "yes" : NULL;
-	if (mailbox_open(box) < 0)
-		ret = -1;
-	else {
-		t = mailbox_transaction_begin(box,
-			MAILBOX_TRANSACTION_FLAG_EXTERNAL, __func__);
-		if (mailbox_attribute_set(t, MAIL_ATTRIBUTE_TYPE_PRIVATE,
-					  COI_ATTR_ENABLED, &value) < 0) {
-			mailbox_transaction_rollback(&t);
-			ret = -1;
-		} else if (mailbox_transaction_commit(&t) < 0)
-			ret = -1;
-	}
+	ret = coi_attribute_set(box, COI_ATTR_ENABLED, enabled ? "yes" : NULL);
 	if (ret < 0) {
 		e_error(cuser->event, "Failed to %s COI: %s",
 			enabled ? "enable" : "disable",

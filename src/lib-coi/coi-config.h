@@ -45,6 +45,10 @@ int coi_config_read_box(struct coi_user *cuser, struct mailbox *box,
    METADATA, they do not depend on the INBOX's ACLs. */
 struct mailbox *coi_config_inbox_alloc(struct coi_user *cuser);
 
+/* Set (value NULL: remove) one private attribute of box in a transaction
+   of its own, opening box if needed. Returns 0, or -1 (error set on box). */
+int coi_attribute_set(struct mailbox *box, const char *key, const char *value);
+
 /* Set or remove "enabled", exactly as a client's SETMETADATA would (so
    enabling also creates the COI folders). Returns 0, or -1 after logging
    the error. */

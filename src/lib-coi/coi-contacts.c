@@ -359,19 +359,8 @@ coi_contacts_clear(struct mailbox *inbox)
 
 static int coi_contacts_marker_set(struct mailbox *inbox, bool set)
 {
-	struct mailbox_transaction_context *t;
-	struct mail_attribute_value value;
-
-	i_zero(&value);
-	value.value = set ? "1" : NULL;
-	t = mailbox_transaction_begin(inbox, MAILBOX_TRANSACTION_FLAG_EXTERNAL,
-				      __func__);
-	if (mailbox_attribute_set(t, MAIL_ATTRIBUTE_TYPE_PRIVATE,
-				  COI_CONTACTS_ATTR_MARKER, &value) < 0) {
-		mailbox_transaction_rollback(&t);
-		return -1;
-	}
-	return mailbox_transaction_commit(&t);
+	return coi_attribute_set(inbox, COI_CONTACTS_ATTR_MARKER,
+				 set ? "1" : NULL);
 }
 
 int coi_contacts_rebuild(struct coi_user *cuser)

@@ -9,6 +9,7 @@
 #include "sha2.h"
 #include "mail-storage.h"
 #include "coi-settings.h"
+#include "coi-config.h"
 #include "coi-thread.h"
 
 /* Bytes of the id's SHA-256 kept in a slot to tell ids apart. */
@@ -88,22 +89,10 @@ int coi_thread_lookup(struct mailbox *box, const struct coi_settings *set,
 int coi_thread_add(struct mailbox *box, const struct coi_settings *set,
 		   const char *id)
 {
-	struct mailbox_transaction_context *t;
-	struct mail_attribute_value value;
-	const char *key;
+	const char *key, *value;
 
 	if (set->thread_index_size == 0)
 		return 0;
-	if (mailbox_open(box) < 0)
-		return -1;
-	i_zero(&value);
-	coi_thread_entry(set, id, ioloop_time, &key, &value.value);
-	t = mailbox_transaction_begin(box, MAILBOX_TRANSACTION_FLAG_EXTERNAL,
-				      __func__);
-	if (mailbox_attribute_set(t, MAIL_ATTRIBUTE_TYPE_PRIVATE,
-				  key, &value) < 0) {
-		mailbox_transaction_rollback(&t);
-		return -1;
-	}
-	return mailbox_transaction_commit(&t);
+	coi_thread_entry(set, id, ioloop_time, &key, &value);
+	return coi_attribute_set(box, key, value);
 }
