@@ -233,7 +233,8 @@ void coi_deliver_begin(struct coi_user *cuser,
 	senders[0] = coi_address_from_smtp(mail_from);
 	senders[1] = headers == NULL ? NULL :
 		coi_address_from_header(headers->from);
-	if (senders[0] != NULL || senders[1] != NULL) {
+	if ((senders[0] != NULL || senders[1] != NULL) &&
+	    !cuser->policy_checked) {
 		coi_deliver_policy_check(cuser, delivery, senders,
 					 N_ELEMENTS(senders));
 		if (delivery->policy_error != NULL ||

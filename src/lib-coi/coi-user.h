@@ -29,6 +29,9 @@ struct coi_user {
 	/* The delivery to this user in progress, if any (LMTP creates a
 	   user per recipient, so this is per recipient). */
 	struct coi_delivery *delivery;
+	/* lmtp already found the senders of this delivery clear of the
+	   provider policy (its DATA stage check), so delivery skips it */
+	bool policy_checked:1;
 
 	/* COI is creating its own folders: the mailbox hooks must not read
 	   that as the user asking to enable COI again. */

@@ -231,6 +231,12 @@ lmtp_coi_local_deliver(struct client *client, struct lmtp_recipient *lrcpt,
 	} T_END;
 	if (ret > 0)
 		return -1;
+	if (cuser != NULL && cuser->set.block_policy_action ==
+	    COI_POLICY_ACTION_REJECT) {
+		/* checked above, or nothing to check: the same senders,
+		   settings and policy the delivery would look at */
+		cuser->policy_checked = TRUE;
+	}
 	return lcclient->module_ctx.super.local_deliver(client, lrcpt, cmd,
 							trans, lldctx);
 }
