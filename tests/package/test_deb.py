@@ -60,7 +60,9 @@ def debs(tmp_path_factory):
     given = os.environ.get("COI_DEB")
     if given:
         return {"deb": os.path.abspath(given), "changes": None}
-    out = os.environ.get("COI_DEB_OUT") or str(tmp_path_factory.mktemp("deb"))
+    # absolute: apt-get takes a relative path for a package name
+    out = os.path.abspath(os.environ.get("COI_DEB_OUT")
+                          or tmp_path_factory.mktemp("deb"))
     os.makedirs(out, exist_ok=True)
     log = os.path.join(out, "build-deb.log")
     with open(log, "w") as f:
