@@ -101,22 +101,11 @@ class DovecotServer:
 
     # -- lifecycle --------------------------------------------------------
 
-    def _write_config(self):
+    def _write_users(self):
+        """The passwd-file of self.users, and the directory for their homes."""
         d = self.dir
         uid, gid = _mail_uid()
-        os.makedirs(f"{d}/run")
         os.makedirs(f"{d}/home")
-        os.makedirs(f"{d}/modules")
-        for name in os.listdir(SYSTEM_MODULES):
-            # An installed dovecot-coi package must not stand in for the
-            # build under test, not even where a test loads no plugin.
-            if name.endswith(".so") and not SYSTEM_COI_PLUGIN.match(name):
-                os.symlink(f"{SYSTEM_MODULES}/{name}", f"{d}/modules/{name}")
-        for path in self.plugin_paths:
-            link = f"{d}/modules/{os.path.basename(path)}"
-            if os.path.lexists(link):
-                os.unlink(link)
-            os.symlink(os.path.abspath(path), link)
         with open(f"{d}/passwd", "w") as f:
             for u in self.users:
                 extra = " ".join(f"{k}={v}"
@@ -127,17 +116,15 @@ class DovecotServer:
         # their homes below our temporary directory.
         os.chmod(d, 0o755)
         os.chown(f"{d}/home", uid, gid)
+
+    def _private_conf(self):
+        """The configuration that keeps this Dovecot to itself and lets the
+        tests in: everything below self.dir, imap and lmtp on 127.0.0.1 at
+        free ports, the passwd-file users with Maildirs in their homes."""
+        d = self.dir
         self.imap_port = free_port()
         self.lmtp_port = free_port()
-        plugin_block = "".join(f"  {k} = {v}\n"
-                               for k, v in self.plugin_settings.items())
-        if self.attribute_dict == "sqlite":
-            attr = self._sqlite_attribute_dict()
-        else:
-            attr = ("" if self.attribute_dict is None else
-                    f"mail_attribute_dict = {self.attribute_dict}")
-        conf = f"""
-base_dir = {d}/run
+        return f"""base_dir = {d}/run
 state_dir = {d}/run/state
 log_path = {d}/dovecot.log
 info_log_path = {d}/dovecot.log
@@ -147,16 +134,7 @@ protocols = imap lmtp
 listen = 127.0.0.1
 ssl = no
 disable_plaintext_auth = no
-auth_mechanisms = plain login
-# A failed login must not slow down the next test's logins from 127.0.0.1.
-auth_failure_delay = 0
 mail_location = maildir:~/Maildir
-mail_plugin_dir = {d}/modules
-mail_plugins = {self.mail_plugins}
-mail_debug = {"yes" if self.mail_debug else "no"}
-imap_metadata = {"yes" if self.imap_metadata else "no"}
-{attr}
-{self._unprivileged_conf()}
 passdb {{
   driver = passwd-file
   args = {d}/passwd
@@ -164,11 +142,6 @@ passdb {{
 userdb {{
   driver = passwd-file
   args = {d}/passwd
-}}
-service anvil {{
-  unix_listener anvil-auth-penalty {{
-    mode = 0
-  }}
 }}
 service imap-login {{
   inet_listener imap {{
@@ -186,6 +159,46 @@ service lmtp {{
   inet_listener lmtp {{
     address = 127.0.0.1
     port = {self.lmtp_port}
+  }}
+}}
+"""
+
+    def _write_config(self):
+        d = self.dir
+        os.makedirs(f"{d}/run")
+        os.makedirs(f"{d}/modules")
+        for name in os.listdir(SYSTEM_MODULES):
+            # An installed dovecot-coi package must not stand in for the
+            # build under test, not even where a test loads no plugin.
+            if name.endswith(".so") and not SYSTEM_COI_PLUGIN.match(name):
+                os.symlink(f"{SYSTEM_MODULES}/{name}", f"{d}/modules/{name}")
+        for path in self.plugin_paths:
+            link = f"{d}/modules/{os.path.basename(path)}"
+            if os.path.lexists(link):
+                os.unlink(link)
+            os.symlink(os.path.abspath(path), link)
+        self._write_users()
+        plugin_block = "".join(f"  {k} = {v}\n"
+                               for k, v in self.plugin_settings.items())
+        if self.attribute_dict == "sqlite":
+            attr = self._sqlite_attribute_dict()
+        else:
+            attr = ("" if self.attribute_dict is None else
+                    f"mail_attribute_dict = {self.attribute_dict}")
+        conf = f"""
+{self._private_conf()}
+auth_mechanisms = plain login
+# A failed login must not slow down the next test's logins from 127.0.0.1.
+auth_failure_delay = 0
+mail_plugin_dir = {d}/modules
+mail_plugins = {self.mail_plugins}
+mail_debug = {"yes" if self.mail_debug else "no"}
+imap_metadata = {"yes" if self.imap_metadata else "no"}
+{attr}
+{self._unprivileged_conf()}
+service anvil {{
+  unix_listener anvil-auth-penalty {{
+    mode = 0
   }}
 }}
 namespace inbox {{

@@ -27,7 +27,7 @@ REPO = os.path.dirname(os.path.dirname(os.path.dirname(
 sys.path.insert(0, os.path.join(REPO, "tests/integration"))
 
 from harness import (COI_CONFIG, SYSTEM_MODULES, DovecotServer,  # noqa: E402
-                     RawIMAP, _mail_uid, deliver, free_port, getmetadata,
+                     RawIMAP, deliver, getmetadata,
                      imap_command, login, make_message, messages,
                      setmetadata)
 
@@ -223,7 +223,6 @@ class SystemConfigServer(DovecotServer):
 
     def _write_config(self):
         d = self.dir
-        uid, gid = _mail_uid()
         etc = f"{d}/etc"
         shutil.copytree("/etc/dovecot", etc, symlinks=True)
         enable_snippet(f"{etc}/conf.d/90-coi.conf")
@@ -234,51 +233,9 @@ class SystemConfigServer(DovecotServer):
         # (and on a fresh system Debian has not made them).
         comment_out(f"{etc}/conf.d/10-ssl.conf", r"ssl_(cert|key) = <.*", 2)
         os.makedirs(f"{d}/run")
-        os.makedirs(f"{d}/home")
-        os.chmod(d, 0o755)
-        os.chown(f"{d}/home", uid, gid)
-        with open(f"{d}/passwd", "w") as f:
-            for u in self.users:
-                f.write(f"{u['name']}:{{PLAIN}}{self.password}:{uid}:{gid}"
-                        f"::{self.home(u['name'])}::\n")
-        self.imap_port = free_port()
-        self.lmtp_port = free_port()
+        self._write_users()
         with open(f"{etc}/local.conf", "w") as f:
-            f.write(f"""
-base_dir = {d}/run
-state_dir = {d}/run/state
-log_path = {d}/dovecot.log
-info_log_path = {d}/dovecot.log
-instance_name = coi-deb-{os.path.basename(d)}
-protocols = imap lmtp
-listen = 127.0.0.1
-ssl = no
-disable_plaintext_auth = no
-mail_location = maildir:~/Maildir
-passdb {{
-  driver = passwd-file
-  args = {d}/passwd
-}}
-userdb {{
-  driver = passwd-file
-  args = {d}/passwd
-}}
-service imap-login {{
-  inet_listener imap {{
-    address = 127.0.0.1
-    port = {self.imap_port}
-  }}
-  inet_listener imaps {{
-    port = 0
-  }}
-}}
-service lmtp {{
-  inet_listener lmtp {{
-    address = 127.0.0.1
-    port = {self.lmtp_port}
-  }}
-}}
-""")
+            f.write(self._private_conf())
         self.conf = f"{etc}/dovecot.conf"
 
 
