@@ -5,9 +5,10 @@ system's own Dovecot configuration serves COI, then purge it again.
 
 It installs into the real system (root only), so it runs in a pytest
 session of its own after the integration tests: test_coi_block.py puts the
-built doveadm plugin where the package's goes while it runs. It refuses to
-start when any file of the package is already there, and leaves the system
-as it found it.
+built doveadm plugin where the package's goes while it runs. It waits for
+such a link to go away (another checkout's tests may be running), refuses
+to start when any file of the package is there otherwise, and leaves the
+system as it found it.
 
 COI_DEB=path/to/dovecot-coi_*.deb tests a given package instead of building
 one; COI_DEB_OUT=dir keeps the built files and the build log there.
@@ -19,6 +20,7 @@ import shutil
 import subprocess
 import sys
 import tarfile
+import time
 
 import pytest
 
@@ -174,6 +176,12 @@ def installed(debs):
     if status:
         pytest.fail(f"{PACKAGE} is already on this system ({status}): this "
                     "test installs and purges it; purge it first")
+    # test_coi_block.py links a built doveadm plugin where the package puts
+    # its own while it runs (maybe in another checkout): wait for that.
+    deadline = time.monotonic() + 600
+    while (any(os.path.islink(f) for f in FILES)
+           and time.monotonic() < deadline):
+        time.sleep(2)
     there = [f for f in FILES if os.path.lexists(f)]
     if there:
         pytest.fail(f"{there} exist but not from {PACKAGE} (a `make install`,"
