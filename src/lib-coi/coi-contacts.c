@@ -417,7 +417,7 @@ int coi_contacts_rebuild(struct coi_user *cuser)
 void coi_contacts_lookup_keys(const char *const *senders, unsigned int count,
 			      ARRAY_TYPE(const_string) *keys)
 {
-	const char *key = COI_CONTACTS_ATTR_MARKER;
+	const char *key = COI_CONTACTS_ATTR_MARKER, *hash;
 	unsigned int i;
 
 	array_push_back(keys, &key);
@@ -426,8 +426,9 @@ void coi_contacts_lookup_keys(const char *const *senders, unsigned int count,
 		    (i > 0 && senders[0] != NULL &&
 		     strcmp(senders[i], senders[0]) == 0))
 			continue;
-		key = t_strconcat(COI_CONTACTS_ATTR_HASH_PREFIX,
-				  coi_address_hash(senders[i]), NULL);
+		if ((hash = coi_address_hash(senders[i])) == NULL)
+			continue;
+		key = t_strconcat(COI_CONTACTS_ATTR_HASH_PREFIX, hash, NULL);
 		array_push_back(keys, &key);
 	}
 }
@@ -455,7 +456,11 @@ int coi_contacts_lookup(struct coi_user *cuser, struct coi_attrs *attrs,
 		    (i > 0 && senders[0] != NULL &&
 		     strcmp(senders[i], senders[0]) == 0))
 			continue;
-		hash = coi_address_hash(senders[i]);
+		if ((hash = coi_address_hash(senders[i])) == NULL) {
+			mailbox_set_critical(attrs->box,
+				"SHA3-256 of the sender failed (OpenSSL)");
+			return -1;
+		}
 		ret = coi_attrs_get(attrs,
 			t_strconcat(COI_CONTACTS_ATTR_HASH_PREFIX, hash, NULL),
 			&value);
