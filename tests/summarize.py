@@ -2,7 +2,12 @@
 the one line CI reads: "N passed, N failed". Exits non-zero on any failure,
 including a unit test program that died before printing its total (for
 example a valgrind report) or an integration run that never wrote its XML.
+
+Usage: summarize.py UNIT_LOG XML UNIT_RC XML_RC [XML RC]...
+Each further pytest session (the Debian package tests) is one more XML and
+its exit code.
 """
+import os
 import re
 import sys
 import xml.etree.ElementTree as ET
@@ -44,12 +49,19 @@ def integration_counts(xml_path, rc):
 
 def main():
     unit_log, xml_path, unit_rc, int_rc = sys.argv[1:5]
+    sessions = [(xml_path, int_rc)] + list(zip(sys.argv[5::2],
+                                               sys.argv[6::2]))
     up, uf = unit_counts(unit_log, int(unit_rc))
-    ip, if_ = integration_counts(xml_path, int(int_rc))
-    print(f"unit: {up} passed, {uf} failed; "
-          f"integration: {ip} passed, {if_} failed")
-    print(f"{up + ip} passed, {uf + if_} failed")
-    sys.exit(1 if uf + if_ > 0 else 0)
+    parts = [f"unit: {up} passed, {uf} failed"]
+    passed, failed = up, uf
+    for path, rc in sessions:
+        p, f = integration_counts(path, int(rc))
+        name = os.path.splitext(os.path.basename(path))[0]
+        parts.append(f"{name}: {p} passed, {f} failed")
+        passed, failed = passed + p, failed + f
+    print("; ".join(parts))
+    print(f"{passed} passed, {failed} failed")
+    sys.exit(1 if failed > 0 else 0)
 
 
 if __name__ == "__main__":

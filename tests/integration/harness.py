@@ -7,8 +7,9 @@ directory is read or written, so it runs beside the system Dovecot and
 beside other instances.
 
 The plugins under test are loaded from a private mail_plugin_dir holding
-symlinks to every system module (sieve, quota, ... keep working) plus the
-freshly built ones, which replace system modules of the same name.
+symlinks to every system module (sieve, quota, ... keep working) except
+the COI plugins of an installed dovecot-coi package, plus the freshly
+built ones.
 
 To extend it for a feature (Sieve, quota, a SQL dict), pass settings in
 `plugin_settings`, per-protocol plugins in `imap_mail_plugins` /
@@ -41,6 +42,9 @@ BUILT_PLUGINS = {
     "doveadm_coi": os.path.join(REPO, "src/doveadm-coi/.libs/"
                                       "lib10_doveadm_coi_plugin.so"),
 }
+
+# The plugin files of the dovecot-coi package (lib95_imap_coi_plugin.so, ...)
+SYSTEM_COI_PLUGIN = re.compile(r"lib\d+_\w+_coi_plugin\.so$")
 
 # doveadm loads its plugins from this compiled-in directory only.
 DOVEADM_MODULEDIR = "/usr/lib/dovecot/modules/doveadm"
@@ -104,7 +108,9 @@ class DovecotServer:
         os.makedirs(f"{d}/home")
         os.makedirs(f"{d}/modules")
         for name in os.listdir(SYSTEM_MODULES):
-            if name.endswith(".so"):
+            # An installed dovecot-coi package must not stand in for the
+            # build under test, not even where a test loads no plugin.
+            if name.endswith(".so") and not SYSTEM_COI_PLUGIN.match(name):
                 os.symlink(f"{SYSTEM_MODULES}/{name}", f"{d}/modules/{name}")
         for path in self.plugin_paths:
             link = f"{d}/modules/{os.path.basename(path)}"
