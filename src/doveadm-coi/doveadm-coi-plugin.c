@@ -8,6 +8,7 @@
 #include "doveadm-mail.h"
 #include "coi-user.h"
 #include "coi-config.h"
+#include "coi-address.h"
 #include "coi-block.h"
 #include "coi-contacts.h"
 
@@ -284,4 +285,5 @@ void doveadm_coi_plugin_init(struct module *module ATTR_UNUSED)
 
 void doveadm_coi_plugin_deinit(void)
 {
+	coi_address_deinit();
 }

@@ -86,12 +86,6 @@ const char *coi_address_normalize(const char *localpart, const char *domain)
 
 static EVP_MD *coi_address_sha3;
 
-static void coi_address_sha3_free(void)
-{
-	EVP_MD_free(coi_address_sha3);
-	coi_address_sha3 = NULL;
-}
-
 const char *coi_address_hash(const char *normalized)
 {
 	unsigned char digest[EVP_MAX_MD_SIZE];
@@ -104,13 +98,19 @@ const char *coi_address_hash(const char *normalized)
 		coi_address_sha3 = EVP_MD_fetch(NULL, "SHA3-256", NULL);
 		if (coi_address_sha3 == NULL)
 			return NULL;
-		lib_atexit(coi_address_sha3_free);
 	}
 	if (EVP_Digest(normalized, strlen(normalized), digest, &len,
 		       coi_address_sha3, NULL) != 1)
 		return NULL;
 	i_assert(len * 2 == COI_ADDRESS_HASH_HEX_LEN);
 	return binary_to_hex(digest, len);
+}
+
+void coi_address_deinit(void)
+{
+	/* not at lib_atexit(): the plugin is unloaded by then */
+	EVP_MD_free(coi_address_sha3);
+	coi_address_sha3 = NULL;
 }
 
 bool coi_address_hash_parse(const char *value, const char **hash_r)

@@ -20,6 +20,10 @@ const char *coi_address_normalize(const char *localpart, const char *domain);
    Returns NULL if OpenSSL cannot compute it (a broken installation). */
 const char *coi_address_hash(const char *normalized);
 
+/* Free what coi_address_hash() keeps for the process: from each plugin's
+   deinit. */
+void coi_address_deinit(void);
+
 /* Returns TRUE if value is a well-formed COI-From-Hash (64 hex digits, any
    case); hash_r is then its lowercase form. */
 bool coi_address_hash_parse(const char *value, const char **hash_r);
