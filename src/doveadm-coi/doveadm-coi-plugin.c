@@ -8,6 +8,7 @@
 #include "doveadm-mail.h"
 #include "coi-user.h"
 #include "coi-config.h"
+#include "coi-address.h"
 #include "coi-block.h"
 #include "coi-contacts.h"
 
@@ -77,14 +78,17 @@ coi_block_cmd_check(struct coi_block_cmd_context *ctx, struct coi_user *cuser,
 		    struct mailbox *inbox)
 {
 	const char *senders[1] = { ctx->entry }, *entry;
+	struct coi_attrs attrs;
 	int ret;
 
-	ret = coi_block_lookup(inbox, senders, 1, &entry);
+	coi_attrs_init(&attrs, inbox);
+	ret = coi_block_lookup(&attrs, senders, 1, &entry);
 	if (ret == 0) {
-		ret = coi_contacts_lookup(cuser, inbox, senders, 1, &entry);
+		ret = coi_contacts_lookup(cuser, &attrs, senders, 1, &entry);
 		if (ret > 0)
 			entry = t_strconcat("COI-From-Hash:", entry, NULL);
 	}
+	coi_attrs_deinit(&attrs);
 	if (ret < 0)
 		return -1;
 	doveadm_print(ctx->entry);
@@ -281,4 +285,5 @@ void doveadm_coi_plugin_init(struct module *module ATTR_UNUSED)
 
 void doveadm_coi_plugin_deinit(void)
 {
+	coi_address_deinit();
 }

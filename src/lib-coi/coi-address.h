@@ -7,7 +7,7 @@ struct mail;
 struct smtp_address;
 
 /* Hex digits of a COI-From-Hash (SHA3-256). */
-#define COI_ADDRESS_HASH_HEX_LEN (SHA256_RESULTLEN * 2)
+#define COI_ADDRESS_HASH_HEX_LEN 64
 
 /* The normalized form of an address (client spec, "Contact Storage Message
    Headers"): local-part without quotes, "@", domain; in UTF-8, lowercased
@@ -16,8 +16,13 @@ struct smtp_address;
    has no domain, since no client could have hashed it the same way. */
 const char *coi_address_normalize(const char *localpart, const char *domain);
 
-/* Lowercase hex SHA3-256 of a normalized address: its COI-From-Hash. */
+/* Lowercase hex SHA3-256 of a normalized address: its COI-From-Hash.
+   Returns NULL if OpenSSL cannot compute it (a broken installation). */
 const char *coi_address_hash(const char *normalized);
+
+/* Free what coi_address_hash() keeps for the process: from each plugin's
+   deinit. */
+void coi_address_deinit(void);
 
 /* Returns TRUE if value is a well-formed COI-From-Hash (64 hex digits, any
    case); hash_r is then its lowercase form. */

@@ -8,6 +8,7 @@
 #include "coi-user.h"
 #include "coi-address.h"
 #include "coi-storage.h"
+#include "coi-config.h"
 #include "coi-block.h"
 
 #define COI_BLOCK_ENTRY_MAX_LEN 320
@@ -89,11 +90,32 @@ void coi_block_entries(const char *address, const char **entry_r,
 	*domain_entry_r = at == NULL ? NULL : at;
 }
 
-int coi_block_lookup(struct mailbox *box, const char *const *addresses,
+void coi_block_lookup_keys(const char *const *addresses, unsigned int count,
+			   ARRAY_TYPE(const_string) *keys)
+{
+	const char *entries[2], *key;
+	unsigned int i, j;
+
+	for (i = 0; i < count; i++) {
+		if (addresses[i] == NULL ||
+		    (i > 0 && addresses[0] != NULL &&
+		     strcmp(addresses[i], addresses[0]) == 0))
+			continue;
+		coi_block_entries(addresses[i], &entries[0], &entries[1]);
+		for (j = 0; j < N_ELEMENTS(entries); j++) {
+			if (entries[j] == NULL)
+				continue;
+			key = t_strconcat(COI_ATTR_BLOCKED_PREFIX, entries[j],
+					  NULL);
+			array_push_back(keys, &key);
+		}
+	}
+}
+
+int coi_block_lookup(struct coi_attrs *attrs, const char *const *addresses,
 		     unsigned int count, const char **entry_r)
 {
-	struct mail_attribute_value value;
-	const char *entries[2];
+	const char *entries[2], *value;
 	unsigned int i, j;
 	int ret;
 
@@ -108,14 +130,13 @@ int coi_block_lookup(struct mailbox *box, const char *const *addresses,
 		for (j = 0; j < N_ELEMENTS(entries); j++) {
 			if (entries[j] == NULL)
 				continue;
-			ret = mailbox_attribute_get(box,
-				MAIL_ATTRIBUTE_TYPE_PRIVATE,
+			ret = coi_attrs_get(attrs,
 				t_strconcat(COI_ATTR_BLOCKED_PREFIX,
 					    entries[j], NULL), &value);
 			if (ret < 0)
 				return -1;
-			if (ret > 0 && value.value != NULL &&
-			    strcmp(value.value, "yes") == 0) {
+			if (ret > 0 && value != NULL &&
+			    strcmp(value, "yes") == 0) {
 				*entry_r = entries[j];
 				return 1;
 			}

@@ -3,7 +3,7 @@
 
 #include "coi-common.h"
 
-struct mailbox;
+struct coi_attrs;
 struct coi_user;
 
 /* Per-user block list over METADATA (our extension of the COI spec):
@@ -30,11 +30,15 @@ void coi_block_entries(const char *address, const char **entry_r,
 		       const char **domain_entry_r);
 
 /* Look up the normalized sender addresses (NULL-terminated; NULLs inside
-   are skipped up to count) in the user's block list in box (the INBOX).
+   are skipped up to count) in the user's block list (the INBOX's attributes).
    Returns 1 with the entry that blocks, 0 if none does, -1 on a storage
-   error (set on box). */
-int coi_block_lookup(struct mailbox *box, const char *const *addresses,
+   error (set on the box). */
+int coi_block_lookup(struct coi_attrs *attrs, const char *const *addresses,
 		     unsigned int count, const char **entry_r);
+
+/* Append the attribute keys coi_block_lookup() reads for addresses. */
+void coi_block_lookup_keys(const char *const *addresses, unsigned int count,
+			   ARRAY_TYPE(const_string) *keys);
 
 void coi_block_attributes_register(void);
 void coi_block_attributes_unregister(void);

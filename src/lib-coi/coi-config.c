@@ -1,7 +1,10 @@
 /* Copyright (c) 2026 dovecot-coi authors, see the included COPYING file */
 
 #include "lib.h"
+#include "array.h"
 #include "istream.h"
+#include "guid.h"
+#include "dict.h"
 #include "str-sanitize.h"
 #include "mail-storage-private.h"
 #include "mail-namespace.h"
@@ -227,41 +230,239 @@ struct mailbox *coi_config_inbox_alloc(struct coi_user *cuser)
 int coi_config_read(struct coi_user *cuser, struct coi_config *config_r)
 {
 	struct mailbox *box = coi_config_inbox_alloc(cuser);
+	struct coi_attrs attrs;
 	int ret;
 
-	ret = coi_config_read_box(cuser, box, config_r);
+	coi_attrs_init(&attrs, box);
+	ret = coi_config_read_attrs(cuser, &attrs, config_r);
+	coi_attrs_deinit(&attrs);
 	mailbox_free(&box);
 	return ret;
 }
 
-int coi_config_read_box(struct coi_user *cuser, struct mailbox *box,
-			struct coi_config *config_r)
+int coi_config_read_attrs(struct coi_user *cuser, struct coi_attrs *attrs,
+			  struct coi_config *config_r)
 {
-	struct mail_attribute_value enabled, filter;
-	const char *error;
+	const char *enabled, *filter, *error;
 	int ret = 0;
 
 	i_zero(config_r);
-	if (mailbox_attribute_get(box, MAIL_ATTRIBUTE_TYPE_PRIVATE,
-				  COI_ATTR_ENABLED, &enabled) < 0 ||
-	    mailbox_attribute_get(box, MAIL_ATTRIBUTE_TYPE_PRIVATE,
-				  COI_ATTR_MESSAGE_FILTER, &filter) < 0) {
+	if (coi_attrs_get(attrs, COI_ATTR_ENABLED, &enabled) < 0 ||
+	    coi_attrs_get(attrs, COI_ATTR_MESSAGE_FILTER, &filter) < 0) {
 		e_error(cuser->event, "Failed to read the COI configuration: %s",
-			mailbox_get_last_internal_error(box, NULL));
+			mailbox_get_last_internal_error(attrs->box, NULL));
 		ret = -1;
 	} else {
 		/* Spec: anything but "yes" means disabled. A filter value
 		   that got past validation (e.g. written straight into the
 		   dict) is no reason to file mail anywhere unusual. */
-		config_r->enabled = enabled.value != NULL &&
-			strcmp(enabled.value, "yes") == 0;
-		if (coi_config_parse_message_filter(filter.value,
+		config_r->enabled = enabled != NULL &&
+			strcmp(enabled, "yes") == 0;
+		if (coi_config_parse_message_filter(filter,
 				&config_r->filter, &error) < 0) {
 			e_warning(cuser->event, "Ignoring stored %s", error);
 			config_r->filter = COI_MESSAGE_FILTER_NONE;
 		}
 	}
 	return ret;
+}
+
+struct coi_attrs_value {
+	const char *key;
+	const char *value;
+	const char *error;
+	int ret;
+};
+
+struct coi_attrs_prefetch_ctx {
+	struct coi_attrs *attrs;
+	unsigned int idx;
+};
+
+void coi_attrs_init(struct coi_attrs *attrs, struct mailbox *box)
+{
+	i_zero(attrs);
+	attrs->box = box;
+	attrs->pool = pool_alloconly_create("coi attributes", 512);
+	p_array_init(&attrs->prefetched, attrs->pool, 8);
+}
+
+void coi_attrs_deinit(struct coi_attrs *attrs)
+{
+	pool_unref(&attrs->pool);
+}
+
+void coi_attrs_forget(struct coi_attrs *attrs)
+{
+	array_clear(&attrs->prefetched);
+}
+
+static struct coi_attrs_value *
+coi_attrs_prefetched(struct coi_attrs *attrs, const char *key)
+{
+	struct coi_attrs_value *value;
+
+	array_foreach_modifiable(&attrs->prefetched, value) {
+		if (strcmp(value->key, key) == 0)
+			return value;
+	}
+	return NULL;
+}
+
+static void
+coi_attrs_prefetch_callback(const struct dict_lookup_result *result,
+			    struct coi_attrs_prefetch_ctx *ctx)
+{
+	struct coi_attrs_value *value =
+		array_idx_modifiable(&ctx->attrs->prefetched, ctx->idx);
+
+	value->ret = result->ret;
+	if (result->ret > 0)
+		value->value = p_strdup(ctx->attrs->pool, result->value);
+	else if (result->ret < 0)
+		value->error = p_strdup(ctx->attrs->pool, result->error);
+}
+
+/* The user's attribute dict, opened the way lib-storage opens it on its
+   first attribute access (index_storage_get_user_dict()), into the same
+   place: a dict round trip made only to get it opened would cost a round
+   trip, and a refresh of the mailbox list index after it. */
+static struct dict *coi_attrs_user_dict(struct coi_attrs *attrs)
+{
+	struct mail_user *user = mailbox_list_get_user(attrs->box->list);
+	struct mail_storage *storage =
+		mail_namespace_get_default_storage(
+			mailbox_get_namespace(attrs->box));
+	struct dict_settings set;
+	const char *error;
+
+	if (user->_attr_dict != NULL)
+		return user->_attr_dict;
+	if (user->attr_dict_failed) {
+		mail_storage_set_internal_error(attrs->box->storage);
+		return NULL;
+	}
+	if (*storage->set->mail_attribute_dict == '\0') {
+		mail_storage_set_error(attrs->box->storage,
+				       MAIL_ERROR_NOTPOSSIBLE,
+				       "Mailbox attributes not enabled");
+		return NULL;
+	}
+	i_zero(&set);
+	set.base_dir = user->set->base_dir;
+	set.event_parent = user->event;
+	if (dict_init(storage->set->mail_attribute_dict, &set,
+		      &user->_attr_dict, &error) < 0) {
+		mailbox_set_critical(attrs->box,
+			"mail_attribute_dict: dict_init(%s) failed: %s",
+			storage->set->mail_attribute_dict, error);
+		user->attr_dict_failed = TRUE;
+		return NULL;
+	}
+	return user->_attr_dict;
+}
+
+/* Returns the dict with attrs->prefix set, or NULL with the error set on
+   the box. */
+static struct dict *coi_attrs_dict(struct coi_attrs *attrs)
+{
+	struct mailbox_metadata metadata;
+	struct dict *dict;
+
+	if (attrs->prefix != NULL)
+		return mailbox_list_get_user(attrs->box->list)->_attr_dict;
+	/* the GUID first: after a dict round trip, resolving it would
+	   refresh the mailbox list index once more */
+	if (mailbox_get_metadata(attrs->box, MAILBOX_METADATA_GUID,
+				 &metadata) < 0 ||
+	    (dict = coi_attrs_user_dict(attrs)) == NULL)
+		return NULL;
+	/* the key layout of index_storage_attribute_get() */
+	attrs->prefix = p_strconcat(attrs->pool, DICT_PATH_PRIVATE,
+		guid_128_to_string(metadata.guid), "/", NULL);
+	return dict;
+}
+
+void coi_attrs_prefetch(struct coi_attrs *attrs,
+			const ARRAY_TYPE(const_string) *keys)
+{
+	struct mail_user *user = mailbox_list_get_user(attrs->box->list);
+	struct coi_attrs_prefetch_ctx *ctx;
+	struct coi_attrs_value *value;
+	struct dict *dict;
+	const char *key;
+
+	/* a failure here comes back from coi_attrs_get() */
+	if ((dict = coi_attrs_dict(attrs)) == NULL)
+		return;
+	array_foreach_elem(keys, key) {
+		if (coi_attrs_prefetched(attrs, key) != NULL)
+			continue;
+		value = array_append_space(&attrs->prefetched);
+		value->key = p_strdup(attrs->pool, key);
+		value->ret = -1;
+		value->error = "lookup not finished";
+		ctx = p_new(attrs->pool, struct coi_attrs_prefetch_ctx, 1);
+		ctx->attrs = attrs;
+		ctx->idx = array_count(&attrs->prefetched) - 1;
+		dict_lookup_async(dict, mail_user_get_dict_op_settings(user),
+				  t_strconcat(attrs->prefix, key, NULL),
+				  coi_attrs_prefetch_callback, ctx);
+	}
+	dict_wait(dict);
+}
+
+int coi_attrs_get(struct coi_attrs *attrs, const char *key,
+		  const char **value_r)
+{
+	struct mail_user *user = mailbox_list_get_user(attrs->box->list);
+	struct coi_attrs_value *prefetched;
+	struct dict *dict;
+	const char *error = NULL;
+	int ret;
+
+	*value_r = NULL;
+	if ((prefetched = coi_attrs_prefetched(attrs, key)) != NULL) {
+		*value_r = prefetched->value;
+		ret = prefetched->ret;
+		error = prefetched->error;
+	} else if ((dict = coi_attrs_dict(attrs)) == NULL) {
+		return -1;
+	} else {
+		ret = dict_lookup(dict, mail_user_get_dict_op_settings(user),
+				  pool_datastack_create(),
+				  t_strconcat(attrs->prefix, key, NULL),
+				  value_r, &error);
+	}
+	if (ret < 0) {
+		mailbox_set_critical(attrs->box,
+			"Failed to get attribute %s: %s", key, error);
+	}
+	return ret;
+}
+
+int coi_attrs_set_internal(struct coi_attrs *attrs, const char *key,
+			   const char *value)
+{
+	struct mail_user *user = mailbox_list_get_user(attrs->box->list);
+	struct dict_transaction_context *t;
+	struct dict *dict;
+	const char *error;
+
+	if ((dict = coi_attrs_dict(attrs)) == NULL)
+		return -1;
+	t = dict_transaction_begin(dict,
+				   mail_user_get_dict_op_settings(user));
+	if (value != NULL)
+		dict_set(t, t_strconcat(attrs->prefix, key, NULL), value);
+	else
+		dict_unset(t, t_strconcat(attrs->prefix, key, NULL));
+	if (dict_transaction_commit(&t, &error) < 0) {
+		mailbox_set_critical(attrs->box,
+			"Failed to set attribute %s: %s", key, error);
+		return -1;
+	}
+	return 0;
 }
 
 int coi_attribute_set(struct mailbox *box, const char *key, const char *value)

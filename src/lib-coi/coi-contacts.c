@@ -414,35 +414,59 @@ int coi_contacts_rebuild(struct coi_user *cuser)
 	return ret;
 }
 
-int coi_contacts_lookup(struct coi_user *cuser, struct mailbox *inbox,
+void coi_contacts_lookup_keys(const char *const *senders, unsigned int count,
+			      ARRAY_TYPE(const_string) *keys)
+{
+	const char *key = COI_CONTACTS_ATTR_MARKER, *hash;
+	unsigned int i;
+
+	array_push_back(keys, &key);
+	for (i = 0; i < count; i++) {
+		if (senders[i] == NULL ||
+		    (i > 0 && senders[0] != NULL &&
+		     strcmp(senders[i], senders[0]) == 0))
+			continue;
+		if ((hash = coi_address_hash(senders[i])) == NULL)
+			continue;
+		key = t_strconcat(COI_CONTACTS_ATTR_HASH_PREFIX, hash, NULL);
+		array_push_back(keys, &key);
+	}
+}
+
+int coi_contacts_lookup(struct coi_user *cuser, struct coi_attrs *attrs,
 			const char *const *senders, unsigned int count,
 			const char **hash_r)
 {
-	struct mail_attribute_value value;
-	const char *hash;
+	const char *hash, *value;
 	unsigned int i;
 	int ret;
 
 	*hash_r = NULL;
-	ret = mailbox_attribute_get(inbox, MAIL_ATTRIBUTE_TYPE_PRIVATE,
-				    COI_CONTACTS_ATTR_MARKER, &value);
+	ret = coi_attrs_get(attrs, COI_CONTACTS_ATTR_MARKER, &value);
 	if (ret < 0)
 		return -1;
-	if (ret == 0 && coi_contacts_rebuild(cuser) < 0)
-		return -1;
+	if (ret == 0) {
+		if (coi_contacts_rebuild(cuser) < 0)
+			return -1;
+		coi_attrs_forget(attrs);
+	}
 
 	for (i = 0; i < count; i++) {
 		if (senders[i] == NULL ||
 		    (i > 0 && senders[0] != NULL &&
 		     strcmp(senders[i], senders[0]) == 0))
 			continue;
-		hash = coi_address_hash(senders[i]);
-		ret = mailbox_attribute_get(inbox, MAIL_ATTRIBUTE_TYPE_PRIVATE,
+		if ((hash = coi_address_hash(senders[i])) == NULL) {
+			mailbox_set_critical(attrs->box,
+				"SHA3-256 of the sender failed (OpenSSL)");
+			return -1;
+		}
+		ret = coi_attrs_get(attrs,
 			t_strconcat(COI_CONTACTS_ATTR_HASH_PREFIX, hash, NULL),
 			&value);
 		if (ret < 0)
 			return -1;
-		if (ret > 0 && value.value != NULL && value.value[0] != '\0') {
+		if (ret > 0 && value != NULL && value[0] != '\0') {
 			*hash_r = hash;
 			return 1;
 		}

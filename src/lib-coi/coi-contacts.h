@@ -7,6 +7,7 @@
 
 struct mail;
 struct mailbox;
+struct coi_attrs;
 struct coi_user;
 
 /* Blocks from contact storage messages (client spec, "Contact Storage
@@ -59,10 +60,13 @@ int coi_contacts_add_saved(struct coi_user *cuser,
 /* Forget the hash attributes and index the whole Contacts folder again. */
 int coi_contacts_rebuild(struct coi_user *cuser);
 
-/* Is one of the normalized senders blocked by a contact? inbox is the
+/* Is one of the normalized senders blocked by a contact? attrs reads the
    user's INBOX. Rebuilds first if the marker is missing. Returns 1 with
    the sender's hash, 0, or -1 on error (logged). */
-int coi_contacts_lookup(struct coi_user *cuser, struct mailbox *inbox,
+/* Append the attribute keys coi_contacts_lookup() reads for senders. */
+void coi_contacts_lookup_keys(const char *const *senders, unsigned int count,
+			      ARRAY_TYPE(const_string) *keys);
+int coi_contacts_lookup(struct coi_user *cuser, struct coi_attrs *attrs,
 			const char *const *senders, unsigned int count,
 			const char **hash_r);
 

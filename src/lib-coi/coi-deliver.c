@@ -75,7 +75,8 @@ int coi_deliver_get_headers(struct mail *mail,
    thread rule, so they are logged and delivery goes on. */
 static void
 coi_deliver_thread(struct coi_user *cuser, struct coi_delivery *delivery,
-		   struct mailbox *box, const struct coi_detect_headers *headers)
+		   struct coi_attrs *attrs,
+		   const struct coi_detect_headers *headers)
 {
 	ARRAY_TYPE(const_string) ids;
 	const char *id, *found;
@@ -86,10 +87,11 @@ coi_deliver_thread(struct coi_user *cuser, struct coi_delivery *delivery,
 		t_array_init(&ids, COI_THREAD_MAX_LOOKUPS);
 		coi_detect_parent_ids(headers, COI_THREAD_MAX_LOOKUPS, &ids);
 		if (array_count(&ids) > 0 &&
-		    coi_thread_lookup(box, &cuser->set, &ids, &found) < 0) {
+		    coi_thread_lookup(attrs, &cuser->set, &ids, &found) < 0) {
 			e_error(cuser->event,
 				"Failed to read the thread index: %s",
-				mailbox_get_last_internal_error(box, NULL));
+				mailbox_get_last_internal_error(attrs->box,
+								NULL));
 		} else if (array_count(&ids) > 0 && found != NULL) {
 			delivery->reason = COI_CHAT_REASON_THREAD;
 			e_debug(cuser->event, "Reply to chat message <%s>",
@@ -98,9 +100,9 @@ coi_deliver_thread(struct coi_user *cuser, struct coi_delivery *delivery,
 	}
 	if (delivery->reason != COI_CHAT_REASON_NONE &&
 	    (id = coi_detect_message_id(headers)) != NULL &&
-	    coi_thread_add(box, &cuser->set, id) < 0) {
+	    coi_thread_add(attrs, &cuser->set, id) < 0) {
 		e_error(cuser->event, "Failed to update the thread index: %s",
-			mailbox_get_last_internal_error(box, NULL));
+			mailbox_get_last_internal_error(attrs->box, NULL));
 	}
 }
 
@@ -188,15 +190,15 @@ coi_deliver_policy_check(struct coi_user *cuser, struct coi_delivery *delivery,
 /* Is the sender on the user's block list? Sets delivery->blocked_by. */
 static void
 coi_deliver_block_check(struct coi_user *cuser, struct coi_delivery *delivery,
-			struct mailbox *inbox, const char *const *senders,
+			struct coi_attrs *attrs, const char *const *senders,
 			unsigned int count)
 {
 	const char *entry;
 	int ret;
 
-	ret = coi_block_lookup(inbox, senders, count, &entry);
+	ret = coi_block_lookup(attrs, senders, count, &entry);
 	if (ret == 0) {
-		ret = coi_contacts_lookup(cuser, inbox, senders, count, &entry);
+		ret = coi_contacts_lookup(cuser, attrs, senders, count, &entry);
 		if (ret > 0)
 			entry = t_strconcat("contact:", entry, NULL);
 	}
@@ -206,7 +208,7 @@ coi_deliver_block_check(struct coi_user *cuser, struct coi_delivery *delivery,
 		e_error(cuser->event, "Failed to read the block list, "
 			"delivering unfiltered (mail_debug shows the error)");
 		e_debug(cuser->event, "Block list error: %s",
-			mailbox_get_last_internal_error(inbox, NULL));
+			mailbox_get_last_internal_error(attrs->box, NULL));
 	} else if (ret > 0) {
 		delivery->blocked_by = p_strdup(cuser->user->pool, entry);
 		e_debug(event_create_passthrough(cuser->event)->
@@ -222,8 +224,13 @@ void coi_deliver_begin(struct coi_user *cuser,
 		       const struct smtp_address *mail_from,
 		       const char **default_mailbox)
 {
+	static const char *const config_keys[] = {
+		COI_ATTR_ENABLED, COI_ATTR_MESSAGE_FILTER
+	};
 	struct coi_delivery *delivery;
 	struct mailbox *inbox;
+	struct coi_attrs attrs;
+	ARRAY_TYPE(const_string) keys;
 	const char *senders[2];
 
 	delivery = p_new(cuser->user->pool, struct coi_delivery, 1);
@@ -246,18 +253,29 @@ void coi_deliver_begin(struct coi_user *cuser,
 	/* A configuration that cannot be read means COI is off for this
 	   delivery: the message goes where it would go without COI. */
 	inbox = coi_config_inbox_alloc(cuser);
+	coi_attrs_init(&attrs, inbox);
+	t_array_init(&keys, 8);
+	array_push_back(&keys, &config_keys[0]);
+	array_push_back(&keys, &config_keys[1]);
+	if (delivery->blocked_by == NULL) {
+		coi_block_lookup_keys(senders, N_ELEMENTS(senders), &keys);
+		coi_contacts_lookup_keys(senders, N_ELEMENTS(senders), &keys);
+	}
+	coi_attrs_prefetch(&attrs, &keys);
+
 	/* Blocks hold whether or not the user enabled COI. */
 	if (delivery->blocked_by == NULL &&
 	    (senders[0] != NULL || senders[1] != NULL)) {
-		coi_deliver_block_check(cuser, delivery, inbox, senders,
+		coi_deliver_block_check(cuser, delivery, &attrs, senders,
 					N_ELEMENTS(senders));
 	}
 	if (delivery->blocked_by == NULL &&
-	    coi_config_read_box(cuser, inbox, &delivery->config) == 0 &&
+	    coi_config_read_attrs(cuser, &attrs, &delivery->config) == 0 &&
 	    delivery->config.enabled && headers != NULL) {
 		delivery->reason = coi_detect_headers(headers);
-		coi_deliver_thread(cuser, delivery, inbox, headers);
+		coi_deliver_thread(cuser, delivery, &attrs, headers);
 	}
+	coi_attrs_deinit(&attrs);
 	mailbox_free(&inbox);
 
 	if (delivery->blocked_by != NULL) {
@@ -303,6 +321,7 @@ void coi_deliver_remember_saved(struct coi_user *cuser, struct mail *mail)
 	struct coi_detect_headers headers;
 	struct coi_config config;
 	struct mailbox *inbox;
+	struct coi_attrs attrs;
 	const char *id;
 
 	if (cuser->set.thread_index_size == 0 ||
@@ -312,10 +331,12 @@ void coi_deliver_remember_saved(struct coi_user *cuser, struct mail *mail)
 		return;
 
 	inbox = coi_config_inbox_alloc(cuser);
-	if (coi_config_read_box(cuser, inbox, &config) == 0 &&
-	    config.enabled && coi_thread_add(inbox, &cuser->set, id) < 0) {
+	coi_attrs_init(&attrs, inbox);
+	if (coi_config_read_attrs(cuser, &attrs, &config) == 0 &&
+	    config.enabled && coi_thread_add(&attrs, &cuser->set, id) < 0) {
 		e_error(cuser->event, "Failed to update the thread index: %s",
 			mailbox_get_last_internal_error(inbox, NULL));
 	}
+	coi_attrs_deinit(&attrs);
 	mailbox_free(&inbox);
 }

@@ -14,6 +14,7 @@
 #include "coi-block.h"
 #include "coi-contacts.h"
 #include "coi-deliver.h"
+#include "coi-address.h"
 #include "coi-storage.h"
 
 /* How long a seen-move waits for another one of the same user. */
@@ -719,4 +720,5 @@ void coi_storage_deinit(void)
 	else
 		mail_storage_hooks_remove_internal(&coi_mail_storage_hooks);
 	coi_storage_hooks_module = NULL;
+	coi_address_deinit();
 }

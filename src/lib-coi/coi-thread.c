@@ -60,24 +60,30 @@ bool coi_thread_entry_matches(const char *value, const char *id, time_t now,
 		stamp + max_age_secs >= (uintmax_t)now;
 }
 
-int coi_thread_lookup(struct mailbox *box, const struct coi_settings *set,
+int coi_thread_lookup(struct coi_attrs *attrs, const struct coi_settings *set,
 		      const ARRAY_TYPE(const_string) *ids,
 		      const char **found_id_r)
 {
-	struct mail_attribute_value value;
-	const char *id, *key, *unused;
+	ARRAY_TYPE(const_string) keys;
+	const char *id, *key, *unused, *value;
 	int ret;
 
 	*found_id_r = NULL;
 	if (set->thread_index_size == 0)
 		return 0;
+	/* one dict round trip for all of them */
+	t_array_init(&keys, array_count(ids));
 	array_foreach_elem(ids, id) {
 		coi_thread_entry(set, id, ioloop_time, &key, &unused);
-		ret = mailbox_attribute_get(box, MAIL_ATTRIBUTE_TYPE_PRIVATE,
-					    key, &value);
+		array_push_back(&keys, &key);
+	}
+	coi_attrs_prefetch(attrs, &keys);
+	array_foreach_elem(ids, id) {
+		coi_thread_entry(set, id, ioloop_time, &key, &unused);
+		ret = coi_attrs_get(attrs, key, &value);
 		if (ret < 0)
 			return -1;
-		if (ret > 0 && coi_thread_entry_matches(value.value, id,
+		if (ret > 0 && coi_thread_entry_matches(value, id,
 				ioloop_time, set->thread_index_max_age_secs)) {
 			*found_id_r = id;
 			return 1;
@@ -86,7 +92,7 @@ int coi_thread_lookup(struct mailbox *box, const struct coi_settings *set,
 	return 0;
 }
 
-int coi_thread_add(struct mailbox *box, const struct coi_settings *set,
+int coi_thread_add(struct coi_attrs *attrs, const struct coi_settings *set,
 		   const char *id)
 {
 	const char *key, *value;
@@ -94,5 +100,5 @@ int coi_thread_add(struct mailbox *box, const struct coi_settings *set,
 	if (set->thread_index_size == 0)
 		return 0;
 	coi_thread_entry(set, id, ioloop_time, &key, &value);
-	return coi_attribute_set(box, key, value);
+	return coi_attrs_set_internal(attrs, key, value);
 }

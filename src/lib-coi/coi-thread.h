@@ -4,7 +4,7 @@
 #include "array-decl.h"
 #include "mailbox-attribute.h"
 
-struct mailbox;
+struct coi_attrs;
 struct coi_settings;
 
 /* The thread index: which Message-IDs belonged to chat messages of this
@@ -35,15 +35,15 @@ void coi_thread_entry(const struct coi_settings *set, const char *id,
 bool coi_thread_entry_matches(const char *value, const char *id, time_t now,
 			      unsigned int max_age_secs);
 
-/* Look the ids up in box (the INBOX). Returns 1 and the matching id if one
-   is found, 0 if none, -1 on a storage error (set on box). */
-int coi_thread_lookup(struct mailbox *box, const struct coi_settings *set,
+/* Look the ids up in the INBOX's attributes. Returns 1 and the matching id
+   if one is found, 0 if none, -1 on a storage error (set on the box). */
+int coi_thread_lookup(struct coi_attrs *attrs, const struct coi_settings *set,
 		      const ARRAY_TYPE(const_string) *ids,
 		      const char **found_id_r);
 
-/* Record id in box (the INBOX). Returns 0, or -1 on a storage
-   error (set on box). */
-int coi_thread_add(struct mailbox *box, const struct coi_settings *set,
+/* Record id in the INBOX's attributes. Returns 0, or -1 on a storage
+   error (set on the box). */
+int coi_thread_add(struct coi_attrs *attrs, const struct coi_settings *set,
 		   const char *id);
 
 #endif

@@ -4,6 +4,8 @@
    hooks installed, no running Dovecot. */
 
 #include "lib.h"
+#include "array.h"
+#include "dict.h"
 #include "master-service.h"
 #include "mail-namespace.h"
 #include "mailbox-list-private.h"
@@ -280,6 +282,57 @@ static void test_coi_storage_invalid_values(void)
 	test_end();
 }
 
+/* The delivery's reads: one round trip for the keys it names, the same
+   answers as lib-storage gives, kept until forgotten. */
+static void test_coi_storage_attrs_prefetch(void)
+{
+	static const char *const names[] = {
+		COI_ATTR_ENABLED, COI_ATTR_MESSAGE_FILTER,
+		MAILBOX_ATTRIBUTE_PREFIX_DOVECOT_PVT "coi/test-unset",
+	};
+	ARRAY_TYPE(const_string) keys;
+	struct coi_attrs attrs;
+	struct mailbox *box;
+	const char *value, *error;
+
+	test_begin("coi storage attrs prefetch");
+	test_user_init("", "/", NULL);
+	test_assert(test_attr_set(COI_ATTR_ENABLED, "yes", &error) ==
+		    MAIL_ERROR_NONE);
+	box = coi_config_inbox_alloc(test_cuser());
+	coi_attrs_init(&attrs, box);
+	t_array_init(&keys, N_ELEMENTS(names));
+	array_append(&keys, names, N_ELEMENTS(names));
+	coi_attrs_prefetch(&attrs, &keys);
+	test_assert(attrs.prefix != NULL &&
+		    str_begins(attrs.prefix, DICT_PATH_PRIVATE));
+	test_assert(array_count(&attrs.prefetched) == N_ELEMENTS(names));
+	test_assert(coi_attrs_get(&attrs, names[0], &value) == 1 &&
+		    null_strcmp(value, "yes") == 0);
+	test_assert(coi_attrs_get(&attrs, names[1], &value) == 0 &&
+		    value == NULL);
+	test_assert(coi_attrs_get(&attrs, names[2], &value) == 0);
+
+	/* a change after the prefetch shows once forgotten */
+	test_assert(test_attr_set(COI_ATTR_MESSAGE_FILTER, "active", &error) ==
+		    MAIL_ERROR_NONE);
+	test_assert(coi_attrs_get(&attrs, names[1], &value) == 0);
+	coi_attrs_forget(&attrs);
+	test_assert(coi_attrs_get(&attrs, names[1], &value) == 1 &&
+		    null_strcmp(value, "active") == 0);
+
+	/* the thread index writes under the same prefix */
+	test_assert(coi_attrs_set_internal(&attrs, names[2], "1 x") == 0);
+	coi_attrs_deinit(&attrs);
+	coi_attrs_init(&attrs, box);
+	test_assert(coi_attrs_get(&attrs, names[2], &value) == 1 &&
+		    null_strcmp(value, "1 x") == 0);
+	coi_attrs_deinit(&attrs);
+	mailbox_free(&box);
+	test_mail_storage_deinit_user(ctx);
+	test_end();
+}
+
 static void test_coi_storage_config_read(void)
 {
 	struct coi_config config;
@@ -378,6 +431,7 @@ int main(int argc, char **argv)
 		test_coi_storage_enable,
 		test_coi_storage_invalid_values,
 		test_coi_storage_config_read,
+		test_coi_storage_attrs_prefetch,
 		test_coi_storage_indirect,
 		NULL
 	};
