@@ -157,6 +157,9 @@ static void test_coi_storage_root(void)
 		  "INBOX.Chat", "INBOX.Chat.Chats", "INBOX.Chat.Contacts" },
 		{ "", "/", "Apps/Chat",
 		  "Apps/Chat", "Apps/Chat/Chats", "Apps/Chat/Contacts" },
+		/* found by fuzz-coi-settings: INBOX is case-insensitive */
+		{ "INBOX.", ".", "inbox.Chat",
+		  "INBOX.Chat", "INBOX.Chat.Chats", "INBOX.Chat.Contacts" },
 	};
 	struct coi_user *cuser;
 	unsigned int i;
@@ -191,6 +194,10 @@ static void test_coi_storage_root_invalid(void)
 		{ "INBOX.", ".", "INBOX.", "empty" },
 		{ "INBOX.", ".", ".COI", "begins with" },
 		{ "INBOX.", ".", "INBOX..COI", "begins with" },
+		/* found by fuzz-coi-settings: the prefix without its
+		   separator was read past its end */
+		{ "INBOX.", ".", "INBOX", "empty" },
+		{ "INBOX.", ".", "inbox", "empty" },
 	};
 	struct mail_namespace *ns;
 	const char *vname, *error;
