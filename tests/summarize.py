@@ -1,8 +1,10 @@
-"""Sum the unit (lib-test) and integration (pytest JUnit XML) results into
-the one line CI reads: "N passed, N failed". Exits non-zero on any failure,
+"""Sum the unit (lib-test), integration (pytest JUnit XML) and any further
+JUnit XML results (the fuzz smoke) into the one line CI reads:
+"N passed, N failed". Exits non-zero on any failure,
 including a unit test program that died before printing its total (for
 example a valgrind report) or an integration run that never wrote its XML.
 """
+import os
 import re
 import sys
 import xml.etree.ElementTree as ET
@@ -46,10 +48,20 @@ def main():
     unit_log, xml_path, unit_rc, int_rc = sys.argv[1:5]
     up, uf = unit_counts(unit_log, int(unit_rc))
     ip, if_ = integration_counts(xml_path, int(int_rc))
-    print(f"unit: {up} passed, {uf} failed; "
-          f"integration: {ip} passed, {if_} failed")
-    print(f"{up + ip} passed, {uf + if_} failed")
-    sys.exit(1 if uf + if_ > 0 else 0)
+    parts = [f"unit: {up} passed, {uf} failed",
+             f"integration: {ip} passed, {if_} failed"]
+    passed, failed = up + ip, uf + if_
+    # more JUnit XML reports, each followed by its runner's exit code
+    # (tests/fuzz/run-smoke's fuzz.xml: one test per fuzz target)
+    extra = sys.argv[5:]
+    for path, rc in zip(extra[0::2], extra[1::2]):
+        p, f = integration_counts(path, int(rc))
+        name = os.path.basename(path).rsplit(".", 1)[0]
+        parts.append(f"{name}: {p} passed, {f} failed")
+        passed, failed = passed + p, failed + f
+    print("; ".join(parts))
+    print(f"{passed} passed, {failed} failed")
+    sys.exit(1 if failed > 0 else 0)
 
 
 if __name__ == "__main__":
