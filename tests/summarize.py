@@ -1,11 +1,12 @@
-"""Sum the unit (lib-test) and integration (pytest JUnit XML) results into
-the one line CI reads: "N passed, N failed". Exits non-zero on any failure,
+"""Sum the unit (lib-test), integration (pytest JUnit XML) and any further
+JUnit XML results (the fuzz smoke) into the one line CI reads:
+"N passed, N failed". Exits non-zero on any failure,
 including a unit test program that died before printing its total (for
 example a valgrind report) or an integration run that never wrote its XML.
 
 Usage: summarize.py UNIT_LOG XML UNIT_RC XML_RC [XML RC]...
-Each further pytest session (the Debian package tests) is one more XML and
-its exit code.
+Each further JUnit report (the fuzz smoke: one test per fuzz target; the
+Debian package tests) is one more XML and its runner's exit code.
 """
 import os
 import re

@@ -46,6 +46,14 @@ int coi_block_entry_verify(const char *entry, const char **error_r)
 			return -1;
 		}
 	}
+	/* coi_block_entry_normalize() (doveadm, the policy file) strips
+	   these from both ends ("<a@b>"): such an entry could never be named
+	   there, and no sender's address normalizes to it. */
+	if (entry[0] == '<' || entry[0] == '>' ||
+	    p[-1] == '<' || p[-1] == '>') {
+		*error_r = "not an address (local@domain) or @domain";
+		return -1;
+	}
 	if (at[1] == '.' || p[-1] == '.' || strstr(at, "..") != NULL) {
 		*error_r = "invalid domain";
 		return -1;

@@ -57,7 +57,9 @@ int coi_deliver_get_headers(struct mail *mail,
 			hdr->use_full_value = TRUE;
 			continue;
 		}
-		*values[i] = t_strndup(hdr->full_value, hdr->full_value_len);
+		/* NULs become U+FFFD, as in mail_get_first_header() */
+		*values[i] = message_header_strdup(pool_datastack_create(),
+			hdr->full_value, hdr->full_value_len);
 		found++;
 	}
 	message_parse_header_deinit(&parser);

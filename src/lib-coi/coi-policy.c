@@ -84,6 +84,39 @@ int coi_policy_parse(const char *const *lines, pool_t pool,
 	return 0;
 }
 
+int coi_policy_parse_stream(struct istream *input, pool_t pool,
+			    ARRAY_TYPE(const_string) *entries_r,
+			    const char **error_r)
+{
+	const char *name = i_stream_get_name(input);
+	ARRAY_TYPE(const_string) lines;
+	const char *line;
+
+	t_array_init(&lines, 64);
+	/* a last line without LF is an entry too */
+	i_stream_set_return_partial_line(input, TRUE);
+	while ((line = i_stream_read_next_line(input)) != NULL) {
+		line = t_strdup(line);
+		array_push_back(&lines, &line);
+	}
+	if (input->stream_errno != 0) {
+		*error_r = t_strdup_printf("read(%s) failed: %s", name,
+					   i_stream_get_error(input));
+		return -1;
+	}
+	if (!input->eof) {
+		*error_r = t_strdup_printf("%s: a line is too long", name);
+		return -1;
+	}
+	array_append_zero(&lines);
+	if (coi_policy_parse(array_front(&lines), pool, entries_r,
+			     error_r) < 0) {
+		*error_r = t_strdup_printf("%s %s", name, *error_r);
+		return -1;
+	}
+	return 0;
+}
+
 static void coi_policy_file_free(struct coi_policy_file **_file)
 {
 	struct coi_policy_file *file = *_file;
@@ -112,10 +145,10 @@ coi_policy_file_load(const char *path, struct coi_policy_file **file_r,
 		     const char **error_r)
 {
 	struct coi_policy_file *file;
-	ARRAY_TYPE(const_string) lines, entries;
+	ARRAY_TYPE(const_string) entries;
 	struct istream *input;
-	const char *line, *entry;
-	int fd, ret = 0;
+	const char *entry;
+	int fd, ret;
 
 	fd = open(path, O_RDONLY);
 	if (fd == -1) {
@@ -133,36 +166,15 @@ coi_policy_file_load(const char *path, struct coi_policy_file **file_r,
 	file->pool = pool_alloconly_create("coi block policy", 1024);
 	hash_table_create(&file->entries, file->pool, 0, str_hash, strcmp);
 
-	t_array_init(&lines, 64);
 	input = i_stream_create_fd(fd, COI_POLICY_MAX_LINE * 2);
-	/* a last line without LF is an entry too */
-	i_stream_set_return_partial_line(input, TRUE);
-	while ((line = i_stream_read_next_line(input)) != NULL) {
-		line = t_strdup(line);
-		array_push_back(&lines, &line);
-	}
-	if (input->stream_errno != 0) {
-		*error_r = t_strdup_printf("read(%s) failed: %s", path,
-					   i_stream_get_error(input));
-		ret = -1;
-	} else if (!input->eof) {
-		*error_r = t_strdup_printf("%s: a line is too long", path);
-		ret = -1;
-	}
+	i_stream_set_name(input, path);
+	t_array_init(&entries, 64);
+	ret = coi_policy_parse_stream(input, file->pool, &entries, error_r);
 	i_stream_destroy(&input);
 	i_close_fd(&fd);
-
 	if (ret == 0) {
-		array_append_zero(&lines);
-		t_array_init(&entries, array_count(&lines));
-		if (coi_policy_parse(array_front(&lines), file->pool,
-				     &entries, error_r) < 0) {
-			*error_r = t_strdup_printf("%s %s", path, *error_r);
-			ret = -1;
-		} else {
-			array_foreach_elem(&entries, entry)
-				hash_table_update(file->entries, entry, entry);
-		}
+		array_foreach_elem(&entries, entry)
+			hash_table_update(file->entries, entry, entry);
 	}
 	if (ret < 0) {
 		coi_policy_file_free(&file);

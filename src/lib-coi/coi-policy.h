@@ -1,6 +1,7 @@
 #ifndef COI_POLICY_H
 #define COI_POLICY_H
 
+struct istream;
 
 /* Provider-wide block policy: addresses and @domains blocked for every user,
    from a file (coi_block_policy: one entry per line, '#' comments, blank
@@ -25,6 +26,14 @@ const char *coi_policy_action_to_str(enum coi_policy_action action);
 int coi_policy_parse(const char *const *lines, pool_t pool,
 		     ARRAY_TYPE(const_string) *entries_r,
 		     const char **error_r);
+
+/* Read a policy file's text from input (a blocking stream; its max buffer
+   size limits the line length, and a last line without LF counts too) and
+   parse it like coi_policy_parse(). Errors name the stream (the file's
+   path). */
+int coi_policy_parse_stream(struct istream *input, pool_t pool,
+			    ARRAY_TYPE(const_string) *entries_r,
+			    const char **error_r);
 
 /* Check the normalized senders (NULLs skipped) against the file and the
    dict (either may be NULL or ""). base_dir is Dovecot's, for proxy dicts. Returns 1 with the matching entry, 0 if

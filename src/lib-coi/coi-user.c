@@ -120,6 +120,13 @@ int coi_mailbox_root_resolve(struct mail_namespace *namespaces,
 		   (whose prefix is e.g. "INBOX.") */
 		ns = inbox_ns;
 		vname = t_strconcat(ns->prefix, setting, NULL);
+	} else if (strncmp(vname, ns->prefix, ns->prefix_len) != 0) {
+		/* The namespace matched "inbox.COI" ("INBOX." is
+		   case-insensitive), or its prefix without the separator
+		   ("INBOX"), which is shorter than prefix_len: spell the
+		   prefix as the namespace does. */
+		vname = strlen(vname) < ns->prefix_len ? ns->prefix :
+			t_strconcat(ns->prefix, vname + ns->prefix_len, NULL);
 	}
 	if (ns->type != MAIL_NAMESPACE_TYPE_PRIVATE) {
 		*error_r = t_strdup_printf(

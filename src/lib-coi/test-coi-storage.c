@@ -6,6 +6,8 @@
 #include "lib.h"
 #include "array.h"
 #include "dict.h"
+#include "istream.h"
+#include "unichar.h"
 #include "master-service.h"
 #include "mail-namespace.h"
 #include "mailbox-list-private.h"
@@ -16,6 +18,7 @@
 #include "coi-user.h"
 #include "coi-config.h"
 #include "coi-storage.h"
+#include "coi-deliver.h"
 
 static struct test_mail_storage_ctx *ctx;
 
@@ -157,6 +160,9 @@ static void test_coi_storage_root(void)
 		  "INBOX.Chat", "INBOX.Chat.Chats", "INBOX.Chat.Contacts" },
 		{ "", "/", "Apps/Chat",
 		  "Apps/Chat", "Apps/Chat/Chats", "Apps/Chat/Contacts" },
+		/* found by fuzz-coi-settings: INBOX is case-insensitive */
+		{ "INBOX.", ".", "inbox.Chat",
+		  "INBOX.Chat", "INBOX.Chat.Chats", "INBOX.Chat.Contacts" },
 	};
 	struct coi_user *cuser;
 	unsigned int i;
@@ -191,6 +197,10 @@ static void test_coi_storage_root_invalid(void)
 		{ "INBOX.", ".", "INBOX.", "empty" },
 		{ "INBOX.", ".", ".COI", "begins with" },
 		{ "INBOX.", ".", "INBOX..COI", "begins with" },
+		/* found by fuzz-coi-settings: the prefix without its
+		   separator was read past its end */
+		{ "INBOX.", ".", "INBOX", "empty" },
+		{ "INBOX.", ".", "inbox", "empty" },
 	};
 	struct mail_namespace *ns;
 	const char *vname, *error;
@@ -423,6 +433,63 @@ static void test_coi_storage_indirect(void)
 	test_end();
 }
 
+/* Found by fuzz-coi-headers: the delivery's one-pass header read must
+   give the values lib-storage gives (a NUL is U+FFFD there, not the end
+   of the value). Folded lines become one, which the parsers read alike. */
+static void test_coi_storage_deliver_headers(void)
+{
+	static const char msg[] =
+		"Message-ID: <chat$a\0b@example.org>\n"
+		"References: <r1@example.org>\n\t<r2@example.org>\n"
+		"From: Alice <alice\0@example.org>\n"
+		"\n"
+		"body\n";
+	struct mailbox_transaction_context *t;
+	struct mail_save_context *save;
+	struct coi_detect_headers headers;
+	struct istream *input;
+	struct mailbox *box;
+	struct mail *mail;
+	const char *value;
+
+	test_begin("coi deliver headers like lib-storage");
+	test_user_init("", "/", NULL);
+	box = test_box("INBOX");
+	test_assert(mailbox_open(box) == 0);
+	t = mailbox_transaction_begin(box, MAILBOX_TRANSACTION_FLAG_EXTERNAL,
+				      __func__);
+	save = mailbox_save_alloc(t);
+	input = i_stream_create_from_data(msg, sizeof(msg) - 1);
+	test_assert(mailbox_save_begin(&save, input) == 0);
+	do {
+		test_assert(mailbox_save_continue(save) == 0);
+	} while (i_stream_read(input) > 0);
+	test_assert(mailbox_save_finish(&save) == 0);
+	test_assert(mailbox_transaction_commit(&t) == 0);
+	i_stream_unref(&input);
+
+	test_assert(mailbox_sync(box, 0) == 0);
+	t = mailbox_transaction_begin(box, 0, __func__);
+	mail = mail_alloc(t, 0, NULL);
+	mail_set_seq(mail, 1);
+	test_assert(coi_deliver_get_headers(mail, &headers) == 0);
+	test_assert_strcmp(headers.message_id,
+			   "<chat$a"UNICODE_REPLACEMENT_CHAR_UTF8"b@example.org>");
+	test_assert(mail_get_first_header(mail, "Message-ID", &value) > 0);
+	test_assert_strcmp(headers.message_id, value);
+	test_assert_strcmp(headers.references,
+			   "<r1@example.org> <r2@example.org>");
+	test_assert_strcmp(headers.from,
+		"Alice <alice"UNICODE_REPLACEMENT_CHAR_UTF8"@example.org>");
+	test_assert(headers.chat_version == NULL &&
+		    headers.in_reply_to == NULL);
+	mail_free(&mail);
+	mailbox_transaction_rollback(&t);
+	mailbox_free(&box);
+	test_mail_storage_deinit_user(ctx);
+	test_end();
+}
+
 int main(int argc, char **argv)
 {
 	static void (*const test_functions[])(void) = {
@@ -433,6 +500,7 @@ int main(int argc, char **argv)
 		test_coi_storage_config_read,
 		test_coi_storage_attrs_prefetch,
 		test_coi_storage_indirect,
+		test_coi_storage_deliver_headers,
 		NULL
 	};
 	int ret;
