@@ -574,24 +574,19 @@ def plan(args):
         users = max(args.conns, min(4 if quick else 20, n))
         return users, max(1, n // users)
 
-    tp_cases = []
-    for fsync in ("default", "never"):
-        u, m = tp_shape(main_size)
-        tp_cases.append({"size": main_size, "mix": main_mix, "fsync": fsync,
-                         "users": u, "per_user": m})
+    def tp_case(size, mix, fsync):
+        users, per_user = tp_shape(size)
+        return {"size": size, "mix": mix, "fsync": fsync, "users": users,
+                "per_user": per_user}
+
+    # both mail_fsync modes at the main point, the sweeps with "never"
+    tp_cases = [tp_case(main_size, main_mix, "default"),
+                tp_case(main_size, main_mix, "never")]
     if not quick:
-        for mix in mixes:
-            if mix != main_mix:
-                u, m = tp_shape(main_size)
-                tp_cases.append({"size": main_size, "mix": mix,
-                                 "fsync": "never", "users": u,
-                                 "per_user": m})
-        for size in sizes:
-            if size != main_size:
-                u, m = tp_shape(size)
-                tp_cases.append({"size": size, "mix": main_mix,
-                                 "fsync": "never", "users": u,
-                                 "per_user": m})
+        tp_cases += [tp_case(main_size, mix, "never") for mix in mixes
+                     if mix != main_mix]
+        tp_cases += [tp_case(size, main_mix, "never") for size in sizes
+                     if size != main_size]
     tp_cases.append({"size": main_size, "mix": 0.5, "fsync": "never",
                      "rcpts": args.rcpts,
                      "transactions": 4 if quick else 20})
