@@ -650,7 +650,7 @@ def main():
                          "quick 1)")
     ap.add_argument("--cg-reps", type=int, default=None,
                     help="repetitions of each callgrind run (default 2, "
-                         "quick 1; Ir hardly varies)")
+                         "quick 1; Ir varies by about 1%%)")
     ap.add_argument("--sizes", default=None,
                     help="message sizes in KB (default 2,100,1024)")
     ap.add_argument("--mixes", default=None,
