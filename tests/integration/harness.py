@@ -349,26 +349,9 @@ service dict {{
         recipient, which smtplib's sendmail() does not read; this does.
         Returns {recipient: (code, text)}: the RCPT reply for a refused
         recipient, the DATA reply for an accepted one."""
-        if isinstance(message, str):
-            message = message.encode()
-        replies, accepted = {}, []
+        replies = {}
         with self.lmtp() as conn:
-            conn.ehlo_or_helo_if_needed()
-            code, text = conn.mail(sender)
-            if code != 250:
-                raise RuntimeError(f"MAIL FROM refused: {code} {text!r}")
-            for rcpt in recipients:
-                code, text = conn.rcpt(rcpt)
-                if code == 250:
-                    accepted.append(rcpt)
-                else:
-                    replies[rcpt] = (code, text.decode(errors="replace"))
-            if accepted:
-                code, text = conn.data(message)
-                replies[accepted[0]] = (code, text.decode(errors="replace"))
-                for rcpt in accepted[1:]:
-                    code, text = conn.getreply()
-                    replies[rcpt] = (code, text.decode(errors="replace"))
+            lmtp_transaction(conn, sender, recipients, message, replies)
         return replies
 
     def log_text(self):
@@ -646,35 +629,39 @@ def idle_on_inbox(server, user):
 
 # -- the MTA's view: retries, and what was stored ---------------------------
 
+def lmtp_transaction(conn, sender, recipients, message, replies):
+    """MAIL, RCPT and DATA on an LMTP connection, putting each recipient's
+    reply into replies {recipient: (code, text)} as it comes, so that the
+    caller keeps what came before a broken connection."""
+    if isinstance(message, str):
+        message = message.encode()
+    conn.ehlo_or_helo_if_needed()
+    code, text = conn.mail(sender)
+    if code != 250:
+        raise RuntimeError(f"MAIL FROM refused: {code} {text!r}")
+    accepted = []
+    for rcpt in recipients:
+        code, text = conn.rcpt(rcpt)
+        if code == 250:
+            accepted.append(rcpt)
+        else:
+            replies[rcpt] = (code, text.decode(errors="replace"))
+    if accepted:
+        code, text = conn.data(message)
+        replies[accepted[0]] = (code, text.decode(errors="replace"))
+        for rcpt in accepted[1:]:
+            code, text = conn.getreply()
+            replies[rcpt] = (code, text.decode(errors="replace"))
+
+
 def lmtp_attempt(server, sender, recipients, message):
     """One LMTP transaction as an MTA sees it, surviving a lost connection:
     {recipient: (code, text)}, with code None for a recipient that got no
     final reply (the connection broke)."""
-    if isinstance(message, str):
-        message = message.encode()
-    replies, accepted = {}, []
+    replies = {}
     try:
         with server.lmtp() as conn:
-            conn.ehlo_or_helo_if_needed()
-            code, text = conn.mail(sender)
-            if code != 250:
-                return {r: (code, text.decode(errors="replace"))
-                        for r in recipients}
-            for rcpt in recipients:
-                code, text = conn.rcpt(rcpt)
-                if code == 250:
-                    accepted.append(rcpt)
-                else:
-                    replies[rcpt] = (code, text.decode(errors="replace"))
-            if accepted:
-                try:
-                    code, text = conn.data(message)
-                except smtplib.SMTPDataError as e:
-                    code, text = e.smtp_code, e.smtp_error
-                replies[accepted[0]] = (code, text.decode(errors="replace"))
-                for rcpt in accepted[1:]:
-                    code, text = conn.getreply()
-                    replies[rcpt] = (code, text.decode(errors="replace"))
+            lmtp_transaction(conn, sender, recipients, message, replies)
     except (smtplib.SMTPServerDisconnected, OSError) as e:
         for rcpt in recipients:
             replies.setdefault(rcpt, (None, f"no reply: {e}"))

@@ -16,7 +16,8 @@ import threading
 import time
 
 from conftest import coi_server
-from harness import (COI_CONFIG, copies, imap_command, login, setmetadata)
+from harness import (COI_CONFIG, copies, imap_command, lmtp_transaction,
+                     login, setmetadata)
 
 MESSAGES = int(os.environ.get("COI_SOAK_MESSAGES", "5000"))
 MTA_CONNECTIONS = 8
@@ -59,43 +60,24 @@ class MTA:
         self.conn = None
         self.retries = 0
 
-    def _connect(self):
-        if self.conn is None:
-            self.conn = self.server.lmtp()
-            self.conn.ehlo_or_helo_if_needed()
-        return self.conn
-
-    def _attempt(self, sender, rcpts, data):
-        conn = self._connect()
-        replies, accepted = {}, []
-        if conn.mail(sender)[0] != 250:
-            raise smtplib.SMTPException("MAIL FROM refused")
-        for rcpt in rcpts:
-            code = conn.rcpt(rcpt)[0]
-            if code == 250:
-                accepted.append(rcpt)
-            else:
-                replies[rcpt] = code
-        if accepted:
-            replies[accepted[0]] = conn.data(data)[0]
-            for rcpt in accepted[1:]:
-                replies[rcpt] = conn.getreply()[0]
-        else:
-            conn.rset()
-        return replies
-
     def deliver(self, sender, rcpts, data):
         pending, final = list(rcpts), {}
         for attempt in range(20):
+            # what came before a broken connection counts
+            replies = {}
             try:
-                replies = self._attempt(sender, pending, data)
-            except (smtplib.SMTPException, OSError):
+                if self.conn is None:
+                    self.conn = self.server.lmtp()
+                lmtp_transaction(self.conn, sender, pending, data, replies)
+                if not any(200 <= code < 300 for code, _ in
+                           replies.values()):
+                    self.conn.rset()
+            except (smtplib.SMTPException, OSError, RuntimeError):
                 if self.conn is not None:
                     self.conn.close()
                 self.conn = None
-                replies = {}
             for rcpt in pending:
-                code = replies.get(rcpt)
+                code = replies.get(rcpt, (None, ""))[0]
                 if code is not None and not 400 <= code < 500:
                     final[rcpt] = code
             pending = [r for r in pending if r not in final]
@@ -109,7 +91,7 @@ class MTA:
         if self.conn is not None:
             try:
                 self.conn.quit()
-            except (smtplib.SMTPException, OSError):
+            except (smtplib.SMTPException, OSError, RuntimeError):
                 pass
 
 
