@@ -8,6 +8,7 @@
 #include "dict.h"
 #include "istream.h"
 #include "unichar.h"
+#include "write-full.h"
 #include "master-service.h"
 #include "mail-namespace.h"
 #include "mailbox-list-private.h"
@@ -490,6 +491,137 @@ static void test_coi_storage_deliver_headers(void)
 	test_end();
 }
 
+/* Save a chat message (with $Chat) into box; returns its UID. */
+static uint32_t test_save_chat(struct mailbox *box, const char *msgid)
+{
+	static const char *const chat_keyword[] = { COI_KEYWORD_CHAT, NULL };
+	struct mailbox_transaction_context *t;
+	struct mail_transaction_commit_changes changes;
+	struct mail_save_context *save;
+	struct mail_keywords *kw;
+	struct istream *input;
+	const char *data;
+	uint32_t uid = 0;
+
+	data = t_strdup_printf("Message-ID: <%s>\r\nChat-Version: 1.0\r\n"
+			       "\r\nhello\r\n", msgid);
+	input = i_stream_create_from_data(data, strlen(data));
+	t = mailbox_transaction_begin(box, MAILBOX_TRANSACTION_FLAG_EXTERNAL |
+				      MAILBOX_TRANSACTION_FLAG_ASSIGN_UIDS,
+				      __func__);
+	kw = mailbox_keywords_create_valid(box, chat_keyword);
+	save = mailbox_save_alloc(t);
+	mailbox_save_set_flags(save, 0, kw);
+	test_assert(mailbox_save_begin(&save, input) == 0);
+	do {
+		test_assert(mailbox_save_continue(save) == 0);
+	} while (i_stream_read(input) > 0);
+	test_assert(mailbox_save_finish(&save) == 0);
+	mailbox_keywords_unref(&kw);
+	i_stream_unref(&input);
+	test_assert(mailbox_transaction_commit_get_changes(&t, &changes) == 0);
+	if (array_count(&changes.saved_uids) > 0) {
+		const struct seq_range *range =
+			array_front(&changes.saved_uids);
+		uid = range->seq1;
+	}
+	pool_unref(&changes.pool);
+	return uid;
+}
+
+static unsigned int test_messages(struct mailbox *box)
+{
+	struct mailbox_status status;
+
+	test_assert(mailbox_sync(box, 0) == 0);
+	mailbox_get_open_status(box, STATUS_MESSAGES, &status);
+	return status.messages;
+}
+
+static void test_coi_storage_seen_move_recovery(void)
+{
+	struct mailbox *inbox, *chats;
+	struct mailbox_transaction_context *t, *src_t;
+	struct mail_save_context *save;
+	struct mailbox_status status;
+	struct mail *mail;
+	const char *error, *guid, *dir, *journal, *data;
+	uint32_t copied_uid, uncopied_uid, seen_uid;
+	int fd;
+
+	test_begin("coi storage seen move completes an interrupted one");
+	test_user_init("", "/", NULL);
+	test_assert(test_attr_set(COI_ATTR_ENABLED, "yes", &error) ==
+		    MAIL_ERROR_NONE);
+	test_assert(test_attr_set(COI_ATTR_MESSAGE_FILTER, "seen", &error) ==
+		    MAIL_ERROR_NONE);
+	inbox = test_box("INBOX");
+	chats = test_box("COI/Chats");
+	test_assert(mailbox_open(inbox) == 0 && mailbox_open(chats) == 0);
+	copied_uid = test_save_chat(inbox, "copied@example.org");
+	uncopied_uid = test_save_chat(inbox, "uncopied@example.org");
+	seen_uid = test_save_chat(inbox, "seen@example.org");
+
+	/* A move killed after committing its copy of copied_uid, before the
+	   expunge: the copy is in Chats, the journal names both messages it
+	   was moving (uncopied_uid's copy never got committed). */
+	test_assert(mailbox_sync(inbox, 0) == 0);
+	test_assert(mailbox_sync(chats, 0) == 0);
+	mailbox_get_open_status(chats, STATUS_UIDVALIDITY | STATUS_UIDNEXT,
+				&status);
+	src_t = mailbox_transaction_begin(inbox, 0, __func__);
+	t = mailbox_transaction_begin(chats, MAILBOX_TRANSACTION_FLAG_EXTERNAL,
+				      __func__);
+	mail = mail_alloc(src_t, 0, NULL);
+	test_assert(mail_set_uid(mail, copied_uid));
+	test_assert(mail_get_special(mail, MAIL_FETCH_GUID, &guid) == 0);
+	guid = t_strdup(guid);
+	save = mailbox_save_alloc(t);
+	mailbox_save_copy_flags(save, mail);
+	test_assert(mailbox_copy(&save, mail) == 0);
+	mail_free(&mail);
+	test_assert(mailbox_transaction_commit(&t) == 0);
+	mailbox_transaction_rollback(&src_t);
+
+	test_assert(mailbox_get_path_to(inbox, MAILBOX_LIST_PATH_TYPE_INDEX,
+					&dir) > 0);
+	journal = t_strconcat(dir, "/dovecot-coi-seen.move", NULL);
+	/* with a line that is no entry, and a last one cut short */
+	data = t_strdup_printf("%u %u\n%u %s\nnot an entry\n%u 0123abcd\n%u",
+			       status.uidvalidity, status.uidnext, copied_uid,
+			       guid, uncopied_uid, seen_uid);
+	fd = open(journal, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	test_assert(fd != -1);
+	test_assert(write_full(fd, data, strlen(data)) == 0);
+	i_close_fd(&fd);
+	test_assert(test_messages(inbox) == 3 && test_messages(chats) == 1);
+
+	/* the next seen move, for another message */
+	test_expect_error_string("An interrupted move had copied 1 seen chat");
+	t = mailbox_transaction_begin(inbox, 0, __func__);
+	mail = mail_alloc(t, 0, NULL);
+	test_assert(mail_set_uid(mail, seen_uid));
+	mail_update_flags(mail, MODIFY_ADD, MAIL_SEEN);
+	mail_free(&mail);
+	test_assert(mailbox_transaction_commit(&t) == 0);
+	test_expect_no_more_errors();
+
+	/* copied_uid is expunged, uncopied_uid stays, seen_uid moved */
+	test_assert(test_messages(chats) == 2);
+	test_assert(test_messages(inbox) == 1);
+	t = mailbox_transaction_begin(inbox, 0, __func__);
+	mail = mail_alloc(t, 0, NULL);
+	test_assert(mail_set_uid(mail, uncopied_uid));
+	mail_free(&mail);
+	mailbox_transaction_rollback(&t);
+	test_assert(access(journal, F_OK) < 0 && errno == ENOENT);
+
+	mailbox_free(&chats);
+	mailbox_free(&inbox);
+	test_mail_storage_deinit_user(ctx);
+	test_end();
+}
+
 int main(int argc, char **argv)
 {
 	static void (*const test_functions[])(void) = {
@@ -501,6 +633,7 @@ int main(int argc, char **argv)
 		test_coi_storage_attrs_prefetch,
 		test_coi_storage_indirect,
 		test_coi_storage_deliver_headers,
+		test_coi_storage_seen_move_recovery,
 		NULL
 	};
 	int ret;

@@ -46,18 +46,34 @@ static bool lmtp_coi_order_error_logged;
 
 /* A blocked sender's message goes to the Blocked mailbox and nowhere else:
    Sieve does not run for it, and if that mailbox cannot take it, the
-   delivery fails temporarily instead of falling back to the INBOX. */
+   delivery fails temporarily instead of falling back to the INBOX. Over
+   quota, it fails as it would without COI. */
 static int
 lmtp_coi_deliver_blocked(struct mail_deliver_context *ctx,
 			 struct coi_delivery *delivery,
 			 struct mail_storage **storage_r)
 {
+	enum mail_error error;
+
 	if (delivery->blocked_error == NULL &&
 	    mail_deliver_save(ctx, ctx->rcpt_default_mailbox, 0, NULL,
 			      storage_r) == 0)
 		return 1;
-	/* Even over quota: anything but a temporary failure would make
-	   lib-lda try the INBOX next. */
+	if (*storage_r != NULL) {
+		(void)mail_storage_get_last_error(*storage_r, &error);
+		if (error == MAIL_ERROR_NOQUOTA) {
+			/* lib-lda saves into the INBOX after a failed save
+			   into any other default mailbox. With the INBOX
+			   named as the default one, already tried, it
+			   answers with this quota error instead, as plain
+			   Dovecot does (552 5.2.2, or 452 with
+			   quota_full_tempfail). */
+			ctx->rcpt_default_mailbox = "INBOX";
+			return -1;
+		}
+	}
+	/* Anything but a temporary failure would make lib-lda try the
+	   INBOX next. */
 	ctx->tempfail_error = *storage_r == NULL ?
 		"Temporary internal error" :
 		p_strdup(ctx->pool, mail_storage_get_last_error(*storage_r,

@@ -368,26 +368,9 @@ service dict {{
         recipient, which smtplib's sendmail() does not read; this does.
         Returns {recipient: (code, text)}: the RCPT reply for a refused
         recipient, the DATA reply for an accepted one."""
-        if isinstance(message, str):
-            message = message.encode()
-        replies, accepted = {}, []
+        replies = {}
         with self.lmtp() as conn:
-            conn.ehlo_or_helo_if_needed()
-            code, text = conn.mail(sender)
-            if code != 250:
-                raise RuntimeError(f"MAIL FROM refused: {code} {text!r}")
-            for rcpt in recipients:
-                code, text = conn.rcpt(rcpt)
-                if code == 250:
-                    accepted.append(rcpt)
-                else:
-                    replies[rcpt] = (code, text.decode(errors="replace"))
-            if accepted:
-                code, text = conn.data(message)
-                replies[accepted[0]] = (code, text.decode(errors="replace"))
-                for rcpt in accepted[1:]:
-                    code, text = conn.getreply()
-                    replies[rcpt] = (code, text.decode(errors="replace"))
+            lmtp_transaction(conn, sender, recipients, message, replies)
         return replies
 
     def log_text(self):
@@ -661,3 +644,93 @@ def idle_on_inbox(server, user):
     conn.send(b"I1 IDLE\r\n")
     assert idle_reads(conn, 10.0, until=b"+ ")[0].startswith("+")
     return conn
+
+
+# -- the MTA's view: retries, and what was stored ---------------------------
+
+def lmtp_transaction(conn, sender, recipients, message, replies):
+    """MAIL, RCPT and DATA on an LMTP connection, putting each recipient's
+    reply into replies {recipient: (code, text)} as it comes, so that the
+    caller keeps what came before a broken connection."""
+    if isinstance(message, str):
+        message = message.encode()
+    conn.ehlo_or_helo_if_needed()
+    code, text = conn.mail(sender)
+    if code != 250:
+        raise RuntimeError(f"MAIL FROM refused: {code} {text!r}")
+    accepted = []
+    for rcpt in recipients:
+        code, text = conn.rcpt(rcpt)
+        if code == 250:
+            accepted.append(rcpt)
+        else:
+            replies[rcpt] = (code, text.decode(errors="replace"))
+    if accepted:
+        code, text = conn.data(message)
+        replies[accepted[0]] = (code, text.decode(errors="replace"))
+        for rcpt in accepted[1:]:
+            code, text = conn.getreply()
+            replies[rcpt] = (code, text.decode(errors="replace"))
+
+
+def lmtp_attempt(server, sender, recipients, message):
+    """One LMTP transaction as an MTA sees it, surviving a lost connection:
+    {recipient: (code, text)}, with code None for a recipient that got no
+    final reply (the connection broke)."""
+    replies = {}
+    try:
+        with server.lmtp() as conn:
+            lmtp_transaction(conn, sender, recipients, message, replies)
+    except (smtplib.SMTPServerDisconnected, OSError) as e:
+        for rcpt in recipients:
+            replies.setdefault(rcpt, (None, f"no reply: {e}"))
+    return replies
+
+
+def mta_deliver(server, sender, recipients, message, tries=10,
+                before_retry=None):
+    """Deliver like an MTA: a recipient without a final answer (4xx, or no
+    reply at all) is tried again, after before_retry() if given, until it
+    gets 2xx or 5xx. Returns {recipient: [code of each try]}."""
+    history = {r: [] for r in recipients}
+    pending = list(recipients)
+    for n in range(tries):
+        if n > 0:
+            if before_retry is not None:
+                before_retry()
+            time.sleep(0.05 * n)
+        replies = lmtp_attempt(server, sender, pending, message)
+        for rcpt, (code, _) in replies.items():
+            history[rcpt].append(code)
+        pending = [r for r in pending
+                   if replies[r][0] is None or 400 <= replies[r][0] < 500]
+        if not pending:
+            return history
+    raise AssertionError(f"no final answer after {tries} tries: {history}")
+
+
+def copies(server, user=None):
+    """{message-id: [mailbox of each copy]} over every mailbox of user.
+    Without user: {user: that} for every user, in one doveadm run."""
+    r = server.doveadm("-f", "tab", "fetch",
+                       *(("-u", user) if user else ("-A",)),
+                       "mailbox hdr.message-id", "all")
+    assert r.returncode == 0, r.stderr
+    out, last = {}, None
+    for line in r.stdout.splitlines()[1:]:
+        fields = line.split("\t")
+        if len(fields) < (2 if user else 3):
+            # a folded Message-ID goes on over several lines
+            if last is not None and line.strip():
+                boxes = out[last[0]][last[1]]
+                msgid = (last[1] + " " + line.strip()).strip()
+                out[last[0]].setdefault(msgid, []).append(boxes.pop())
+                if not boxes:
+                    del out[last[0]][last[1]]
+                last = (last[0], msgid)
+            continue
+        owner = user if user else fields.pop(0)
+        mailbox, msgid = fields[0], fields[1].strip()
+        out.setdefault(owner, {}).setdefault(msgid, []).append(mailbox)
+        last = (owner, msgid)
+    return out.get(user, {}) if user else out
