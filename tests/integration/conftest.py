@@ -12,9 +12,10 @@ sys.path.insert(0, os.path.dirname(__file__))
 import harness  # noqa: E402
 from harness import DovecotServer, built_plugin  # noqa: E402
 
-# The sanitizer self-tests need the sanitizer build: collected only with
-# COI_SANITIZE=1 (a skipped test would count as failed).
-collect_ignore = [] if harness.SANITIZE else ["test_sanitizer_selftest.py"]
+# The sanitizer self-tests and unit tests need the sanitizer build:
+# collected only with COI_SANITIZE=1 (a skipped test would count as failed).
+collect_ignore = [] if harness.SANITIZE else ["test_sanitizer_selftest.py",
+                                              "test_sanitizer_unit.py"]
 
 
 def coi_server(**kwargs):

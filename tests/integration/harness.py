@@ -70,19 +70,20 @@ def built_plugin(name):
 
 # -- Sanitizers ----------------------------------------------------------------
 #
-# Dovecot's binaries are not instrumented, so the ASan and UBSan runtimes the
-# sanitizer build links against must be the first libraries of the process:
-# they are LD_PRELOADed. Dovecot's master clears the environment of the
-# processes it starts, so the services that load our plugins (imap, lmtp;
-# dict too) get a wrapper as their `executable`, which sets it and execs the
-# real binary; doveadm and dovecot-lda, which the tests run themselves, get
-# it from tool_env(). Every report, ASan's and UBSan's, goes to
-# SANITIZER_LOG_DIR, one file per process (asan.<binary>.<pid>); any file
-# there fails the suite (sanitizer_reports(), conftest.py).
+# Dovecot's binaries are not instrumented, so the sanitizer runtime the
+# plugins of scripts/build-asan need (clang's libclang_rt.asan, which holds
+# UBSan too) must be the first library of the process: it is LD_PRELOADed.
+# Dovecot's master clears the environment of the processes it starts, so
+# the services that load our plugins (imap, lmtp; dict too) get a wrapper as
+# their `executable`, which sets it and execs the real binary; doveadm and
+# dovecot-lda, which the tests run themselves, get it from tool_env().
+# Every report, ASan's, UBSan's and LSan's, goes to SANITIZER_LOG_DIR, one
+# file per process (asan.<binary>.<pid>); any file there fails the suite
+# (sanitizer_reports(), conftest.py). A process with a finding aborts.
 #
-# LeakSanitizer is on, with no suppressions: a whole run with it found no
-# leak of Dovecot's own, in imap, lmtp, doveadm or dovecot-lda (they free
-# everything at exit, as their valgrind-checked tests expect). It checks a
+# LeakSanitizer is on, with no suppressions: whole runs with it got no
+# report of a leak of Dovecot's own, from any process (Dovecot frees
+# everything at exit, as its valgrind-checked tests expect). It checks a
 # process when it exits normally, such as imap at LOGOUT, or lmtp and dict
 # when the master stops them. Our plugins are unloaded (dlclose) before that
 # check, so a leak of theirs is shown as "<unknown module>" frames below the
@@ -119,8 +120,6 @@ def sanitizer_env():
         # clang's runtime: UBSan reports go to ASan's log_path too
         "ASAN_OPTIONS": f"log_path={SANITIZER_LOG_DIR}/asan:log_exe_name=1"
                         ":detect_leaks=1:halt_on_error=1:abort_on_error=1"
-                        ":detect_stack_use_after_return=1"
-                        ":check_initialization_order=1:strict_init_order=1"
                         # more, or overrides, for one run
                         + (":" + os.environ["COI_ASAN_OPTIONS"]
                            if os.environ.get("COI_ASAN_OPTIONS") else ""),
