@@ -4,8 +4,8 @@ including a unit test program that died before printing its total (for
 example a valgrind report) or an integration run that never wrote its XML.
 
 Usage: summarize.py UNIT_LOG XML UNIT_RC XML_RC [XML RC]...
-Each further pytest session (the Debian package tests) is one more XML and
-its exit code.
+Each further pytest session (the integration tests under sanitizers, the
+Debian package tests) is one more XML and its exit code.
 """
 import os
 import re
