@@ -5,8 +5,9 @@ including a unit test program that died before printing its total (for
 example a valgrind report) or an integration run that never wrote its XML.
 
 Usage: summarize.py UNIT_LOG XML UNIT_RC XML_RC [XML RC]...
-Each further JUnit report (the fuzz smoke: one test per fuzz target; the
-Debian package tests) is one more XML and its runner's exit code.
+Each further JUnit report (the integration tests under sanitizers; the fuzz
+smoke, one test per fuzz target; the Debian package tests) is one more XML
+and its runner's exit code.
 """
 import os
 import re

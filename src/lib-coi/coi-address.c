@@ -111,6 +111,10 @@ void coi_address_deinit(void)
 	/* not at lib_atexit(): the plugin is unloaded by then */
 	EVP_MD_free(coi_address_sha3);
 	coi_address_sha3 = NULL;
+	if (coi_utf8_locale != (locale_t)0) {
+		freelocale(coi_utf8_locale);
+		coi_utf8_locale = (locale_t)0;
+	}
 }
 
 bool coi_address_hash_parse(const char *value, const char **hash_r)

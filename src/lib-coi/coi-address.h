@@ -20,8 +20,8 @@ const char *coi_address_normalize(const char *localpart, const char *domain);
    Returns NULL if OpenSSL cannot compute it (a broken installation). */
 const char *coi_address_hash(const char *normalized);
 
-/* Free what coi_address_hash() keeps for the process: from each plugin's
-   deinit. */
+/* Free what coi_address_normalize() and coi_address_hash() keep for the
+   process: from each plugin's deinit. */
 void coi_address_deinit(void);
 
 /* Returns TRUE if value is a well-formed COI-From-Hash (64 hex digits, any

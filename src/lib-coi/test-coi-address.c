@@ -121,6 +121,26 @@ static void test_coi_address_from_smtp(void)
 	test_end();
 }
 
+static void test_coi_address_deinit(void)
+{
+	unsigned int i;
+
+	/* The plugins' deinit frees the lowercasing locale and the SHA3
+	   (LeakSanitizer saw the locale lost at exit); a later use sets them
+	   up again. */
+	test_begin("coi address deinit");
+	for (i = 0; i < 2; i++) {
+		test_assert_strcmp_idx(coi_address_normalize("\xc3\x84LICE",
+							     "example.org"),
+				       "\xc3\xa4lice@example.org", i);
+		test_assert_idx(coi_address_hash("alice@example.org") != NULL,
+				i);
+		coi_address_deinit();
+	}
+	coi_address_deinit();
+	test_end();
+}
+
 int main(void)
 {
 	static void (*const test_functions[])(void) = {
@@ -128,6 +148,7 @@ int main(void)
 		test_coi_address_hash,
 		test_coi_address_from_header,
 		test_coi_address_from_smtp,
+		test_coi_address_deinit,
 		NULL
 	};
 	return test_run(test_functions);

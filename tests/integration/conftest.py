@@ -3,12 +3,19 @@
 module."""
 import os
 import sys
+import time
 
 import pytest
 
 sys.path.insert(0, os.path.dirname(__file__))
 
+import harness  # noqa: E402
 from harness import DovecotServer, built_plugin  # noqa: E402
+
+# The sanitizer self-tests and unit tests need the sanitizer build:
+# collected only with COI_SANITIZE=1 (a skipped test would count as failed).
+collect_ignore = [] if harness.SANITIZE else ["test_sanitizer_selftest.py",
+                                              "test_sanitizer_unit.py"]
 
 
 def coi_server(**kwargs):
@@ -37,3 +44,28 @@ def user(server):
     """A user nobody has touched yet in this server."""
     return server.free_users.pop(0)
 
+
+
+# -- COI_SANITIZE=1: any sanitizer report fails the suite ---------------------
+
+@pytest.fixture(autouse=True)
+def no_sanitizer_reports():
+    """After each test: a report written meanwhile (by doveadm, an imap or
+    lmtp process that ended, ...) fails it. Reports of processes that end
+    with their server are checked by DovecotServer.stop(), stragglers at
+    the end of the session."""
+    yield
+    if harness.SANITIZE:
+        reports = harness.sanitizer_reports()
+        assert not reports, harness.format_sanitizer_reports(reports)
+
+
+def pytest_sessionfinish(session, exitstatus):
+    if not harness.SANITIZE:
+        return
+    time.sleep(0.5)     # the last servers' processes may still be exiting
+    reports = harness.sanitizer_reports()
+    if reports:
+        sys.stderr.write("\nsanitizer reports after the last test:\n" +
+                         harness.format_sanitizer_reports(reports) + "\n")
+        session.exitstatus = 1

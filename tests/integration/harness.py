@@ -34,13 +34,23 @@ DOVEADM = "/usr/bin/doveadm"
 SYSTEM_MODULES = "/usr/lib/dovecot/modules"
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__))))
+# COI_SANITIZE=1: the plugins come from the ASan/UBSan build
+# (scripts/build-asan), and every Dovecot process that loads them runs with
+# the sanitizer runtime preloaded; see "Sanitizers" below.
+SANITIZE = os.environ.get("COI_SANITIZE") == "1"
+# The tree the plugins are taken from: this one, or an out-of-tree build.
+PLUGIN_BUILD = os.path.join(REPO, os.environ.get("COI_PLUGIN_BUILD") or
+                            ("build-asan" if SANITIZE else ""))
 BUILT_PLUGINS = {
-    "imap_coi": os.path.join(REPO, "src/imap-coi/.libs/"
-                                   "lib95_imap_coi_plugin.so"),
-    "lmtp_coi": os.path.join(REPO, "src/lmtp-coi/.libs/"
-                                   "lib95_lmtp_coi_plugin.so"),
-    "doveadm_coi": os.path.join(REPO, "src/doveadm-coi/.libs/"
-                                      "lib10_doveadm_coi_plugin.so"),
+    "imap_coi": os.path.join(PLUGIN_BUILD, "src/imap-coi/.libs/"
+                                           "lib95_imap_coi_plugin.so"),
+    "lmtp_coi": os.path.join(PLUGIN_BUILD, "src/lmtp-coi/.libs/"
+                                           "lib95_lmtp_coi_plugin.so"),
+    "doveadm_coi": os.path.join(PLUGIN_BUILD, "src/doveadm-coi/.libs/"
+                                              "lib10_doveadm_coi_plugin.so"),
+    # test-only, with deliberate bugs (tests/sanitizer/selftest-plugin.c)
+    "coi_sanitizer_selftest": os.path.join(
+        PLUGIN_BUILD, "selftest/lib99_coi_sanitizer_selftest_plugin.so"),
 }
 
 # The plugin files of the dovecot-coi package (lib95_imap_coi_plugin.so, ...)
@@ -56,6 +66,96 @@ def built_plugin(name):
     if not os.path.exists(path):
         raise RuntimeError(f"{path} is missing: build first (scripts/build)")
     return path
+
+
+# -- Sanitizers ----------------------------------------------------------------
+#
+# Dovecot's binaries are not instrumented, so the sanitizer runtime the
+# plugins of scripts/build-asan need (clang's libclang_rt.asan, which holds
+# UBSan too) must be the first library of the process: it is LD_PRELOADed.
+# Dovecot's master clears the environment of the processes it starts, so
+# the services that load our plugins (imap, lmtp; dict too) get a wrapper as
+# their `executable`, which sets it and execs the real binary; doveadm and
+# dovecot-lda, which the tests run themselves, get it from tool_env().
+# Every report, ASan's, UBSan's and LSan's, goes to SANITIZER_LOG_DIR, one
+# file per process (asan.<binary>.<pid>); any file there fails the suite
+# (sanitizer_reports(), conftest.py). A process with a finding aborts.
+#
+# LeakSanitizer is on, with no suppressions: whole runs with it got no
+# report of a leak of Dovecot's own, from any process (Dovecot frees
+# everything at exit, as its valgrind-checked tests expect). It checks a
+# process when it exits normally, such as imap at LOGOUT, or lmtp and dict
+# when the master stops them. Our plugins are unloaded (dlclose) before that
+# check, so a leak of theirs is shown as "<unknown module>" frames below the
+# allocating function (Dovecot keeps modules loaded if GDB is set, but then
+# memory that only a plugin's static pointer holds would count as reachable,
+# and such leaks would go unseen).
+
+SANITIZER_LOG_DIR = os.environ.get("COI_SANITIZER_LOG_DIR") or os.path.join(
+    tempfile.gettempdir(), f"coi-sanitizer-{os.getpid()}")
+_sanitizer_seen = set()
+
+
+def sanitizer_preload():
+    """The runtime scripts/build-asan recorded, as an LD_PRELOAD value."""
+    path = os.path.join(PLUGIN_BUILD, "preload")
+    try:
+        with open(path) as f:
+            libs = f.read().split()
+    except OSError:
+        raise RuntimeError(f"{path} is missing: run scripts/build-asan")
+    return " ".join(libs)
+
+
+def sanitizer_env():
+    """The environment a process needs to run the sanitizer build; empty
+    unless COI_SANITIZE=1."""
+    if not SANITIZE:
+        return {}
+    os.makedirs(SANITIZER_LOG_DIR, exist_ok=True)
+    # the mail processes write here as the mail user (nobody when root)
+    os.chmod(SANITIZER_LOG_DIR, 0o1777)
+    return {
+        "LD_PRELOAD": sanitizer_preload(),
+        # clang's runtime: UBSan reports go to ASan's log_path too
+        "ASAN_OPTIONS": f"log_path={SANITIZER_LOG_DIR}/asan:log_exe_name=1"
+                        ":detect_leaks=1:halt_on_error=1:abort_on_error=1"
+                        # more, or overrides, for one run
+                        + (":" + os.environ["COI_ASAN_OPTIONS"]
+                           if os.environ.get("COI_ASAN_OPTIONS") else ""),
+        "UBSAN_OPTIONS": "print_stacktrace=1:halt_on_error=1",
+    }
+
+
+def tool_env():
+    """os.environ plus sanitizer_env(): for doveadm, dovecot-lda and any
+    other Dovecot binary a test runs itself that may load our plugins."""
+    env = dict(os.environ)
+    env.update(sanitizer_env())
+    return env
+
+
+def sanitizer_reports(consume=True):
+    """{path: text} of the reports in SANITIZER_LOG_DIR not returned
+    before (all of them with consume=False)."""
+    try:
+        names = sorted(os.listdir(SANITIZER_LOG_DIR))
+    except OSError:
+        return {}
+    out = {}
+    for name in names:
+        path = os.path.join(SANITIZER_LOG_DIR, name)
+        if path in _sanitizer_seen or not os.path.isfile(path):
+            continue
+        with open(path, errors="replace") as f:
+            out[path] = f.read()
+        if consume:
+            _sanitizer_seen.add(path)
+    return out
+
+
+def format_sanitizer_reports(reports):
+    return "\n".join(f"--- {path}\n{text}" for path, text in reports.items())
 
 
 def free_port():
@@ -178,6 +278,7 @@ service lmtp {{
                 os.unlink(link)
             os.symlink(os.path.abspath(path), link)
         self._write_users()
+        sanitizer_conf = self._sanitizer_conf() if SANITIZE else ""
         plugin_block = "".join(f"  {k} = {v}\n"
                                for k, v in self.plugin_settings.items())
         if self.attribute_dict == "sqlite":
@@ -227,6 +328,7 @@ protocol lmtp {{
 }}
 plugin {{
 {plugin_block}}}
+{sanitizer_conf}
 {self.extra_conf}
 """
         self.conf = f"{d}/dovecot.conf"
@@ -292,6 +394,27 @@ service dict {{
   }}
 }}"""
 
+    def _sanitizer_conf(self):
+        """The services that load our plugins run through a wrapper that
+        puts the sanitizer environment back (see sanitizer_env())."""
+        wrapper = f"{self.dir}/sanitize-exec"
+        with open(wrapper, "w") as f:
+            f.write("#!/bin/sh\n")
+            for k, v in sanitizer_env().items():
+                f.write(f"export {k}='{v}'\n")
+            f.write('exec "$@"\n')
+        os.chmod(wrapper, 0o755)
+        # import_environment: doveadm and dovecot-lda exec doveconf, which
+        # execs them back with only these variables left.
+        # vsz_limit: ASan reserves terabytes of address space for its
+        # shadow memory, which any RLIMIT_AS would refuse.
+        return "import_environment = $import_environment " + " ".join(
+            sanitizer_env()) + "\n" + "".join(f"""service {name} {{
+  executable = {wrapper} /usr/lib/dovecot/{name}
+  vsz_limit = 0
+}}
+""" for name in ("imap", "lmtp", "dict", "dict-async"))
+
     @staticmethod
     def _unprivileged_conf():
         """Not root: every Dovecot process runs as ourselves."""
@@ -340,6 +463,9 @@ service dict {{
         if self.dir is not None and os.environ.get("COI_KEEP_TMP") != "1":
             shutil.rmtree(self.dir, ignore_errors=True)
             self.dir = None
+        if SANITIZE:
+            reports = sanitizer_reports()
+            assert not reports, format_sanitizer_reports(reports)
 
     def __enter__(self):
         return self.start()
@@ -396,7 +522,8 @@ service dict {{
 
     def doveadm(self, *args):
         return subprocess.run([DOVEADM, "-c", self.conf, *args],
-                              capture_output=True, text=True, timeout=60)
+                              capture_output=True, text=True, timeout=60,
+                              env=tool_env())
 
 
 # -- IMAP helpers: full transcripts, which imaplib otherwise hides ----------

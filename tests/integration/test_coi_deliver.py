@@ -11,7 +11,8 @@ import pytest
 
 from conftest import coi_server
 from harness import (deliver, enable_coi, idle_on_inbox, idle_reads,
-                     imap_command, login, make_message, messages, where)
+                     imap_command, login, make_message, messages, tool_env,
+                     where)
 
 CHAT = "$Chat"
 
@@ -545,6 +546,7 @@ def test_dovecot_lda_files_chat(server, user):
     msgid, msg = make_message(chat_version="1.0")
     r = subprocess.run([DOVECOT_LDA, "-c", server.conf, "-d", user,
                         "-o", "mail_plugins=lmtp_coi"],
-                       input=msg, capture_output=True, timeout=60)
+                       input=msg, capture_output=True, timeout=60,
+                       env=tool_env())
     assert r.returncode == 0, r.stderr
     assert where(server, user, msgid) == [("COI/Chats", {CHAT})]

@@ -9,7 +9,7 @@ import tempfile
 import pytest
 
 from conftest import coi_server
-from harness import enable_coi, make_message, messages, where
+from harness import enable_coi, make_message, messages, tool_env, where
 
 POLICY = """# provider block policy
 spammer@example.org
@@ -173,7 +173,8 @@ def test_lda_tempfails_a_blocked_sender(server):
     r = subprocess.run(["/usr/lib/dovecot/dovecot-lda", "-c", server.conf,
                         "-d", "p8", "-f", "spammer@example.org",
                         "-o", "mail_plugins=lmtp_coi"],
-                       input=msg, capture_output=True, timeout=60)
+                       input=msg, capture_output=True, timeout=60,
+                       env=tool_env())
     assert r.returncode == 75, r   # EX_TEMPFAIL: never delivered
     assert messages(server, "p8") == []
 
