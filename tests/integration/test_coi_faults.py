@@ -488,6 +488,11 @@ def test_file_dict_broken(server, fault):
             == "OK"
         assert imap_command(conn, "NOOP")[0] == "OK"
         conn.close()
+        # the session's process may still write the dict on its way out
+        # (it read the broken one): only repair after it is gone
+        deadline = time.monotonic() + 30
+        while children(server, "imap") and time.monotonic() < deadline:
+            time.sleep(0.1)
     finally:
         repair()
     for kind, msgid, sender, data in after:
