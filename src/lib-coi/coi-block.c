@@ -123,31 +123,20 @@ void coi_block_lookup_keys(const char *const *addresses, unsigned int count,
 int coi_block_lookup(struct coi_attrs *attrs, const char *const *addresses,
 		     unsigned int count, const char **entry_r)
 {
-	const char *entries[2], *value;
-	unsigned int i, j;
+	ARRAY_TYPE(const_string) keys;
+	const char *key, *value;
 	int ret;
 
 	*entry_r = NULL;
-	for (i = 0; i < count; i++) {
-		/* none, or the same as an earlier one */
-		if (addresses[i] == NULL ||
-		    (i > 0 && addresses[0] != NULL &&
-		     strcmp(addresses[i], addresses[0]) == 0))
-			continue;
-		coi_block_entries(addresses[i], &entries[0], &entries[1]);
-		for (j = 0; j < N_ELEMENTS(entries); j++) {
-			if (entries[j] == NULL)
-				continue;
-			ret = coi_attrs_get(attrs,
-				t_strconcat(COI_ATTR_BLOCKED_PREFIX,
-					    entries[j], NULL), &value);
-			if (ret < 0)
-				return -1;
-			if (ret > 0 && value != NULL &&
-			    strcmp(value, "yes") == 0) {
-				*entry_r = entries[j];
-				return 1;
-			}
+	t_array_init(&keys, 4);
+	coi_block_lookup_keys(addresses, count, &keys);
+	array_foreach_elem(&keys, key) {
+		ret = coi_attrs_get(attrs, key, &value);
+		if (ret < 0)
+			return -1;
+		if (ret > 0 && value != NULL && strcmp(value, "yes") == 0) {
+			*entry_r = key + strlen(COI_ATTR_BLOCKED_PREFIX);
+			return 1;
 		}
 	}
 	return 0;
