@@ -45,7 +45,6 @@ def user(server):
     return server.free_users.pop(0)
 
 
-
 # -- COI_SANITIZE=1: any sanitizer report fails the suite ---------------------
 
 @pytest.fixture(autouse=True)
