@@ -647,7 +647,7 @@ def main():
                     help="configurations to run (default ABCDE; A is "
                          "always added, ratios need it)")
     ap.add_argument("--reps", type=int, default=None,
-                    help="repetitions of each throughput run (default 5, "
+                    help="repetitions of each throughput run (default 3, "
                          "quick 1)")
     ap.add_argument("--cg-reps", type=int, default=None,
                     help="repetitions of each callgrind run (default 2, "
@@ -679,7 +679,7 @@ def main():
         args.sizes = "2" if args.quick else "2,100,1024"
     if args.mixes is None:
         args.mixes = "50" if args.quick else "0,50,100"
-    args.reps = args.reps or (1 if args.quick else 5)
+    args.reps = args.reps or (1 if args.quick else 3)
     args.rcpts = args.rcpts or (10 if args.quick else 50)
     args.cg_reps = args.cg_reps or (1 if args.quick else 2)
     if "A" not in args.configs:
