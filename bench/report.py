@@ -70,6 +70,10 @@ def _os_release():
     return "unknown"
 
 
+def fr(x):
+    return "-" if x is None else f"{x:.2f}"
+
+
 def met(ok):
     return "**met**" if ok else "**missed**"
 
@@ -123,7 +127,10 @@ class Report:
         xs, base = self.tp(config, i), self.tp("A", i)
         if not xs or not base:
             return None
-        return med([x[key] / a[key] for x, a in zip(xs, base)])
+        by_rep = {a.get("rep"): a for a in base}
+        ratios = [x[key] / by_rep[x.get("rep")][key] for x in xs
+                  if x.get("rep") in by_rep]
+        return med(ratios) if ratios else None
 
     # -- sections ---------------------------------------------------------
 
@@ -331,11 +338,11 @@ class Report:
                 rows.append((
                     config,
                     f"{med(rate):.0f} [{min(rate):.0f}-{max(rate):.0f}]",
-                    f"{rr:.2f}",
+                    fr(rr),
                     f"{med(cpu):.2f} [{min(cpu):.2f}-{max(cpu):.2f}]",
-                    f"{cr:.2f}",
+                    fr(cr),
                     f"{med([r['sys_share'] for r in rs]):.0%}",
-                    f"{med(rss):.1f}", f"{sr:.2f}"))
+                    f"{med(rss):.1f}", fr(sr)))
             self.table(["config", "messages/s", "x A", "CPU ms/message",
                         "x A", "of which sys", "lmtp peak RSS MB", "x A"],
                        rows)
@@ -400,7 +407,7 @@ class Report:
             rows.append((config,
                          f"{med(tx):.1f} [{min(tx):.1f}-{max(tx):.1f}]",
                          f"{med(tx) * n:.0f}",
-                         f"{self.tp_ratio(config, ci, 'rate'):.2f}",
+                         fr(self.tp_ratio(config, ci, "rate")),
                          f"{med(cpu):.3f} [{min(cpu):.3f}-{max(cpu):.3f}]",
                          f"{med(cpu) / single:.2f}" if single else "-",
                          f"{files[0]} / {files[1]}"))
@@ -428,6 +435,22 @@ class Report:
             name = os.path.basename(png)
             self.add("## Chart", "",
                      f"![throughput and CPU per message]({name})", "")
+
+    def problems(self):
+        failed, errors = self.res.get("failed"), self.res.get("errors")
+        if not failed and not errors:
+            return
+        self.add("## Failed runs and Dovecot errors", "",
+                 "A failed run is left out of the figures. A run whose "
+                 "Dovecot logged errors is kept; the first lines are "
+                 "here.", "")
+        for line in failed or []:
+            self.add(f"- failed: {line[:300]}")
+        for what, count, lines in errors or []:
+            self.add(f"- {what}: {count} error lines, for example:")
+            for line in lines:
+                self.add(f"  `{line[:300].replace('`', chr(39))}`")
+        self.add("")
 
     def notes(self):
         if self.args.notes:
@@ -504,7 +527,8 @@ def _save_raw(path, args, res, cg_cases, cg_rcpt, tp_cases, elapsed,
            "cg_cases": cg_cases, "cg_rcpt": cg_rcpt, "tp_cases": tp_cases,
            "cg": [[c, i, v] for (c, i), v in res["cg"].items()],
            "cg_rcpt_res": res["cg_rcpt"],
-           "tp": [[c, i, v] for (c, i), v in res["tp"].items()]}
+           "tp": [[c, i, v] for (c, i), v in res["tp"].items()],
+           "errors": res.get("errors", []), "failed": res.get("failed", [])}
     with open(path, "w") as f:
         json.dump(raw, f, indent=1)
 
@@ -514,9 +538,25 @@ def _load_raw(path):
         raw = json.load(f)
     res = {"cg": {(c, i): v for c, i, v in raw["cg"]},
            "cg_rcpt": raw["cg_rcpt_res"],
-           "tp": {(c, i): v for c, i, v in raw["tp"]}}
+           "tp": {(c, i): v for c, i, v in raw["tp"]},
+           "errors": raw.get("errors", []), "failed": raw.get("failed", [])}
     return (argparse.Namespace(**raw["args"]), res, raw["cg_cases"],
             raw["cg_rcpt"], raw["tp_cases"], raw["elapsed"], raw["meta"])
+
+
+def _meta():
+    now = datetime.datetime.now(datetime.timezone.utc)
+    return {"date": f"{now:%Y-%m-%d %H:%M} UTC", "machine": machine(),
+            "command": "bench/run" + "".join(f" {x}" for x in sys.argv[1:])}
+
+
+def save_progress(args, res, cg_cases, cg_rcpt, tp_cases, elapsed):
+    """The raw figures so far (.json next to the report), after every
+    run, so that a bench cut short keeps what it measured."""
+    base = os.path.splitext(os.path.abspath(args.out))[0]
+    os.makedirs(os.path.dirname(base), exist_ok=True)
+    _save_raw(base + ".json", args, res, cg_cases, cg_rcpt, tp_cases,
+              elapsed, _meta())
 
 
 def write(args, res, cg_cases, cg_rcpt, tp_cases, elapsed, meta=None):
@@ -526,11 +566,7 @@ def write(args, res, cg_cases, cg_rcpt, tp_cases, elapsed, meta=None):
     os.makedirs(out_dir, exist_ok=True)
     base = os.path.splitext(os.path.abspath(args.out))[0]
     if meta is None:
-        now = datetime.datetime.now(datetime.timezone.utc)
-        meta = {"date": f"{now:%Y-%m-%d %H:%M} UTC",
-                "machine": machine(),
-                "command": "bench/run" + "".join(f" {x}"
-                                                 for x in sys.argv[1:])}
+        meta = _meta()
         _save_raw(base + ".json", args, res, cg_cases, cg_rcpt, tp_cases,
                   elapsed, meta)
     rep = Report(args, res, cg_cases, cg_rcpt, tp_cases, elapsed, meta)
@@ -540,6 +576,7 @@ def write(args, res, cg_cases, cg_rcpt, tp_cases, elapsed, meta=None):
     rep.chart_ref(png)
     rep.callgrind()
     rep.throughput()
+    rep.problems()
     rep.notes()
     rep.appendix()
     with open(args.out, "w") as f:
