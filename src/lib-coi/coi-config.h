@@ -1,6 +1,8 @@
 #ifndef COI_CONFIG_H
 #define COI_CONFIG_H
 
+#include "dict.h"
+
 struct mailbox;
 struct coi_user;
 struct coi_attrs;
@@ -84,6 +86,14 @@ int coi_attrs_get(struct coi_attrs *attrs, const char *key,
    Returns 0, or -1 with the error set on the box. */
 int coi_attrs_set_internal(struct coi_attrs *attrs, const char *key,
 			   const char *value);
+/* The same, without waiting for the dict: callback gets the result when
+   the dict answers, at the latest when the user's attribute dict is waited
+   for as the user is deinitialized. Returns 0, or -1 with the error set on
+   the box if the dict cannot be opened (callback is then not called). */
+int coi_attrs_set_internal_async(struct coi_attrs *attrs, const char *key,
+				 const char *value,
+				 dict_transaction_commit_callback_t *callback,
+				 void *context);
 
 /* Set (value NULL: remove) one private attribute of box in a transaction
    of its own, opening box if needed. Returns 0, or -1 (error set on box). */

@@ -73,8 +73,22 @@ int coi_deliver_get_headers(struct mail *mail,
 	return 0;
 }
 
+static void
+coi_deliver_thread_committed(const struct dict_commit_result *result,
+			     void *context)
+{
+	struct coi_user *cuser = context;
+
+	if (result->ret < 0) {
+		e_error(cuser->event, "Failed to update the thread index: %s",
+			result->error);
+	}
+}
+
 /* The thread rule, and remembering chat ids for it. Failures only cost the
-   thread rule, so they are logged and delivery goes on. */
+   thread rule, so they are logged and delivery goes on. The slot is written
+   without waiting for the dict: the commit (a disk flush on a SQL dict)
+   runs while the message is saved, and the user's deinit waits for it. */
 static void
 coi_deliver_thread(struct coi_user *cuser, struct coi_delivery *delivery,
 		   struct coi_attrs *attrs,
@@ -102,7 +116,8 @@ coi_deliver_thread(struct coi_user *cuser, struct coi_delivery *delivery,
 	}
 	if (delivery->reason != COI_CHAT_REASON_NONE &&
 	    (id = coi_detect_message_id(headers)) != NULL &&
-	    coi_thread_add(attrs, &cuser->set, id) < 0) {
+	    coi_thread_add_async(attrs, &cuser->set, id,
+				 coi_deliver_thread_committed, cuser) < 0) {
 		e_error(cuser->event, "Failed to update the thread index: %s",
 			mailbox_get_last_internal_error(attrs->box, NULL));
 	}

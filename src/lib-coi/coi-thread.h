@@ -2,6 +2,7 @@
 #define COI_THREAD_H
 
 #include "array-decl.h"
+#include "dict.h"
 #include "mailbox-attribute.h"
 
 struct coi_attrs;
@@ -45,5 +46,11 @@ int coi_thread_lookup(struct coi_attrs *attrs, const struct coi_settings *set,
    error (set on the box). */
 int coi_thread_add(struct coi_attrs *attrs, const struct coi_settings *set,
 		   const char *id);
+/* The same, without waiting for the dict's commit (a delivery's thread
+   slot write): see coi_attrs_set_internal_async(). */
+int coi_thread_add_async(struct coi_attrs *attrs,
+			 const struct coi_settings *set, const char *id,
+			 dict_transaction_commit_callback_t *callback,
+			 void *context);
 
 #endif

@@ -22,8 +22,10 @@ static void coi_user_deinit(struct mail_user *user)
 {
 	struct coi_user *cuser = COI_USER_CONTEXT_REQUIRE(user);
 
-	event_unref(&cuser->event);
+	/* after the base deinit: it waits for the attribute dict, whose
+	   pending commits log through cuser->event */
 	cuser->module_ctx.super.deinit(user);
+	event_unref(&cuser->event);
 }
 
 /* The context, without hooking the user: errors go to error_r. */

@@ -295,6 +295,17 @@ static void test_coi_storage_invalid_values(void)
 
 /* The delivery's reads: one round trip for the keys it names, the same
    answers as lib-storage gives, kept until forgotten. */
+static int test_attrs_committed;
+
+static void
+test_attrs_commit_callback(const struct dict_commit_result *result,
+			   void *context)
+{
+	int *committed_r = context;
+
+	*committed_r = result->ret;
+}
+
 static void test_coi_storage_attrs_prefetch(void)
 {
 	static const char *const names[] = {
@@ -338,6 +349,17 @@ static void test_coi_storage_attrs_prefetch(void)
 	coi_attrs_init(&attrs, box);
 	test_assert(coi_attrs_get(&attrs, names[2], &value) == 1 &&
 		    null_strcmp(value, "1 x") == 0);
+
+	/* and without waiting: the result comes through the callback */
+	test_attrs_committed = 0;
+	test_assert(coi_attrs_set_internal_async(&attrs, names[2], "2 y",
+		test_attrs_commit_callback, &test_attrs_committed) == 0);
+	(void)dict_wait(test_cuser()->user->_attr_dict);
+	test_assert(test_attrs_committed == DICT_COMMIT_RET_OK);
+	coi_attrs_deinit(&attrs);
+	coi_attrs_init(&attrs, box);
+	test_assert(coi_attrs_get(&attrs, names[2], &value) == 1 &&
+		    null_strcmp(value, "2 y") == 0);
 	coi_attrs_deinit(&attrs);
 	mailbox_free(&box);
 	test_mail_storage_deinit_user(ctx);

@@ -15,6 +15,7 @@ To extend it for a feature (Sieve, quota, a SQL dict), pass settings in
 `plugin_settings`, per-protocol plugins in `imap_mail_plugins` /
 `lmtp_mail_plugins`, and anything else as raw text in `extra_conf`.
 """
+import contextlib
 import imaplib
 import os
 import pwd
@@ -358,7 +359,12 @@ plugin {{
              f"{prefix}/coi/blocked-hash-indexed"),
         ]
         conf = [f"connect = {db}"]
-        with sqlite3.connect(db) as conn:
+        # closed here, so that no -wal or -shm file of root's stays
+        with contextlib.closing(sqlite3.connect(db)) as conn:
+            # as docs/sql-dict.md advises: readers do not wait for the
+            # writer, and a commit appends to the -wal file instead of
+            # creating and deleting a journal file
+            conn.execute("PRAGMA journal_mode=WAL")
             for table, column, pattern in maps:
                 cols = "guid" + (f", {column}" if column else "")
                 conn.execute(
@@ -376,6 +382,7 @@ plugin {{
   fields {{
 {fields}  }}
 }}""")
+            conn.commit()
         with open(f"{d}/dict-sql.conf.ext", "w") as f:
             f.write("\n".join(conf) + "\n")
         # the dict service runs as the internal user

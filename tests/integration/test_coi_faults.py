@@ -12,12 +12,15 @@ on. Processes killed: lmtp during and
 right after DATA (compared with plain Dovecot, which stores a message
 twice when killed between saving it and replying), imap during the seen
 move into Chats."""
+import contextlib
 import fcntl
 import os
 import random
+import re
 import shutil
 import signal
 import socket
+import sqlite3
 import subprocess
 import threading
 import time
@@ -619,6 +622,52 @@ def test_sql_dict_broken_mid_run(sql_server, fault):
         return copies(server, users[0])[msgid] == [CHATS]
     wait_until(chat_filed, timeout=15, what="COI to work again")
     assert not server.log_lines_matching(r"Panic")
+
+
+def sql_schema_change(server, statement):
+    """Run statement on the SQL dict's database, then stop the dict
+    processes, so that new ones open it with the new schema (Dovecot's
+    SQLite driver fails the first statement of a connection that meets a
+    schema change)."""
+    with contextlib.closing(sqlite3.connect(server.sqlite_db)) as db:
+        db.execute(statement)
+        db.commit()
+    pids = children(server, "dict")
+    for pid in pids:
+        os.kill(pid, signal.SIGTERM)
+    wait_until(lambda: not set(pids) & set(children(server, "dict")),
+               what="the dict processes to exit")
+
+
+def test_sql_thread_slot_write_fails(sql_server):
+    """The thread slot is written without waiting for the dict. When that
+    write fails, the chat is still filed, the failure is logged once the
+    dict answers (at the latest when the delivery's user is freed), and
+    the next chat is filed as well."""
+    server = sql_server
+    user = server.free_users.pop(0)
+    log_start = len(server.log_text().splitlines())
+    enable_coi(server, user, "active")
+    sql_schema_change(server, "CREATE TRIGGER coi_thread_refused BEFORE "
+                      "INSERT ON coi_thread BEGIN SELECT RAISE(ABORT, "
+                      "'thread slot refused'); END")
+    try:
+        ids = []
+        for _ in range(2):
+            msgid, data = make_message(chat_version="1.0")
+            assert mta_deliver(server, FRIEND, [user], data) == \
+                {user: [250]}
+            ids.append(msgid)
+        failed = (rf"lmtp.*\b{user}\b.*coi: Failed to update the thread "
+                  r"index: .*thread slot refused")
+        wait_until(lambda: len(server.log_lines_matching(failed)) == 2,
+                   timeout=5, what="two thread index errors")
+    finally:
+        sql_schema_change(server, "DROP TRIGGER coi_thread_refused")
+    found = copies(server, user)
+    assert all(found[msgid] == [CHATS] for msgid in ids), found
+    assert not [line for line in server.log_text().splitlines()[log_start:]
+                if re.search(r"Panic|Fatal", line)]
 
 
 # -- lmtp killed during a delivery -------------------------------------------------
