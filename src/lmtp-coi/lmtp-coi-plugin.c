@@ -191,6 +191,14 @@ lmtp_coi_policy_rejects(const char *path, const char *dict_uri,
 		 act == COI_POLICY_ACTION_REJECT);
 }
 
+/* A %variable in the policy settings needs the recipient's user, which
+   does not exist at RCPT TO: such a policy is checked after DATA only. */
+static bool lmtp_coi_policy_needs_user(const char *path, const char *dict_uri)
+{
+	return (path != NULL && strchr(path, '%') != NULL) ||
+		(dict_uri != NULL && strchr(dict_uri, '%') != NULL);
+}
+
 /* RCPT TO: the envelope sender, with the server-wide plugin settings (the
    recipient's user does not exist yet). */
 static int
@@ -205,7 +213,7 @@ lmtp_coi_cmd_rcpt(struct client *client, struct smtp_server_cmd_ctx *cmd,
 	const char *sender;
 	int ret = 0;
 
-	if (trans != NULL &&
+	if (trans != NULL && !lmtp_coi_policy_needs_user(path, dict_uri) &&
 	    lmtp_coi_policy_rejects(path, dict_uri, lmtp_coi_setting(client,
 					"coi_block_policy_action"))) T_BEGIN {
 		sender = coi_address_from_smtp(trans->mail_from);

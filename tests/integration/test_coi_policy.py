@@ -209,6 +209,27 @@ def test_discard_and_folder(server_actions):
     assert where(s, "discard", msgid) == [("INBOX", set())]
 
 
+def test_policy_per_user_rejects_after_data():
+    """A %variable in the policy file name needs the recipient, which RCPT
+    TO does not have yet: the check waits until after DATA, where each
+    recipient gets its own policy."""
+    d = shared_dir()
+    write_policy(d / "policy-strict", POLICY)
+    write_policy(d / "policy-lax", "# nobody blocked\n")
+    try:
+        with coi_server(users=["strict", "lax"], plugin_settings={
+                "coi_block_policy": f"{d}/policy-%u"}) as s:
+            msgid, msg = make_message(sender="spammer@example.org")
+            replies = transaction(s, "spammer@example.org",
+                                  ["strict", "lax"], msg)
+            assert replies["strict"][:2] == ("data", 550), replies
+            assert replies["strict"][2].startswith("5.7.1"), replies
+            assert replies["lax"][:2] == ("data", 250), replies
+            assert messages(s, "strict") == []
+            assert where(s, "lax", msgid) == [("INBOX", set())]
+            assert not s.log_lines_matching(r"Error:")
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
 
 
 def test_first_connection_of_a_process_rejects_at_rcpt():
