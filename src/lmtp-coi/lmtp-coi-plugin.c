@@ -160,7 +160,9 @@ lmtp_coi_policy_reject(struct client *client, struct smtp_server_recipient *rcpt
 	ret = coi_policy_check(path, dict_uri, client->user_set->base_dir,
 			       senders, count, &entry, &error);
 	if (ret < 0) {
-		e_error(rcpt->event, "coi: Provider block policy cannot be "
+		e_error(event_create_passthrough(rcpt->event)->
+			add_category(&event_category_coi)->event(),
+			"coi: Provider block policy cannot be "
 			"read, delivery fails temporarily: %s", error);
 		smtp_server_recipient_reply(rcpt, 451, "4.3.0",
 					    "Temporary internal error");
@@ -168,7 +170,10 @@ lmtp_coi_policy_reject(struct client *client, struct smtp_server_recipient *rcpt
 	}
 	if (ret == 0)
 		return 0;
+	/* a child of the recipient's event: no COI user exists here, but
+	   category=coi filters see it like COI's other events */
 	e_debug(event_create_passthrough(rcpt->event)->
+		add_category(&event_category_coi)->
 		set_name("coi_blocked")->add_str("source", "policy")->
 		add_str("action", "reject")->event(),
 		"coi: Sender blocked by the provider policy entry %s", entry);
@@ -287,7 +292,9 @@ static void lmtp_coi_mail_user_created(struct mail_user *user)
 	if (deliver_mail != lmtp_coi_deliver_mail &&
 	    !lmtp_coi_order_error_logged) {
 		lmtp_coi_order_error_logged = TRUE;
-		e_error(user->event, "coi: Another delivery plugin was loaded "
+		e_error(event_create_passthrough(user->event)->
+			add_category(&event_category_coi)->event(),
+			"coi: Another delivery plugin was loaded "
 			"after lmtp_coi, so chat is not filed: load lmtp_coi "
 			"in the same mail_plugins setting as sieve");
 	}
