@@ -85,12 +85,19 @@ const char *coi_address_normalize(const char *localpart, const char *domain)
 }
 
 static EVP_MD *coi_address_sha3;
+/* the last address hashed, and its hash: a delivery names the keys it
+   prefetches, then looks them up, hashing the same sender twice */
+static char *coi_address_hash_last_input;
+static char coi_address_hash_last[COI_ADDRESS_HASH_HEX_LEN + 1];
 
 const char *coi_address_hash(const char *normalized)
 {
 	unsigned char digest[EVP_MAX_MD_SIZE];
 	unsigned int len;
 
+	if (coi_address_hash_last_input != NULL &&
+	    strcmp(coi_address_hash_last_input, normalized) == 0)
+		return t_strdup(coi_address_hash_last);
 	/* On every delivery with a sender: OpenSSL's SHA3 costs a sixth of
 	   lib's, and fetching the algorithm once per process (instead of on
 	   every EVP_sha3_256() call) halves it again. */
@@ -103,7 +110,11 @@ const char *coi_address_hash(const char *normalized)
 		       coi_address_sha3, NULL) != 1)
 		return NULL;
 	i_assert(len * 2 == COI_ADDRESS_HASH_HEX_LEN);
-	return binary_to_hex(digest, len);
+	i_free(coi_address_hash_last_input);
+	coi_address_hash_last_input = i_strdup(normalized);
+	memcpy(coi_address_hash_last, binary_to_hex(digest, len),
+	       COI_ADDRESS_HASH_HEX_LEN + 1);
+	return t_strdup(coi_address_hash_last);
 }
 
 void coi_address_deinit(void)
@@ -111,6 +122,7 @@ void coi_address_deinit(void)
 	/* not at lib_atexit(): the plugin is unloaded by then */
 	EVP_MD_free(coi_address_sha3);
 	coi_address_sha3 = NULL;
+	i_free(coi_address_hash_last_input);
 	if (coi_utf8_locale != (locale_t)0) {
 		freelocale(coi_utf8_locale);
 		coi_utf8_locale = (locale_t)0;

@@ -414,11 +414,12 @@ int coi_contacts_rebuild(struct coi_user *cuser)
 	return ret;
 }
 
-void coi_contacts_lookup_keys(const char *const *senders, unsigned int count,
-			      ARRAY_TYPE(const_string) *keys)
+int coi_contacts_lookup_keys(const char *const *senders, unsigned int count,
+			     ARRAY_TYPE(const_string) *keys)
 {
 	const char *key = COI_CONTACTS_ATTR_MARKER, *hash;
 	unsigned int i;
+	int ret = 0;
 
 	array_push_back(keys, &key);
 	for (i = 0; i < count; i++) {
@@ -426,23 +427,34 @@ void coi_contacts_lookup_keys(const char *const *senders, unsigned int count,
 		    (i > 0 && senders[0] != NULL &&
 		     strcmp(senders[i], senders[0]) == 0))
 			continue;
-		if ((hash = coi_address_hash(senders[i])) == NULL)
+		if ((hash = coi_address_hash(senders[i])) == NULL) {
+			ret = -1;
 			continue;
+		}
 		key = t_strconcat(COI_CONTACTS_ATTR_HASH_PREFIX, hash, NULL);
 		array_push_back(keys, &key);
 	}
+	return ret;
 }
 
 int coi_contacts_lookup(struct coi_user *cuser, struct coi_attrs *attrs,
 			const char *const *senders, unsigned int count,
 			const char **hash_r)
 {
-	const char *hash, *value;
-	unsigned int i;
+	ARRAY_TYPE(const_string) keys;
+	const char *const *key, *value;
+	unsigned int i, key_count;
 	int ret;
 
 	*hash_r = NULL;
-	ret = coi_attrs_get(attrs, COI_CONTACTS_ATTR_MARKER, &value);
+	t_array_init(&keys, count + 1);
+	if (coi_contacts_lookup_keys(senders, count, &keys) < 0) {
+		mailbox_set_critical(attrs->box,
+			"SHA3-256 of the sender failed (OpenSSL)");
+		return -1;
+	}
+	key = array_get(&keys, &key_count);
+	ret = coi_attrs_get(attrs, key[0], &value);
 	if (ret < 0)
 		return -1;
 	if (ret == 0) {
@@ -450,24 +462,12 @@ int coi_contacts_lookup(struct coi_user *cuser, struct coi_attrs *attrs,
 			return -1;
 		coi_attrs_forget(attrs);
 	}
-
-	for (i = 0; i < count; i++) {
-		if (senders[i] == NULL ||
-		    (i > 0 && senders[0] != NULL &&
-		     strcmp(senders[i], senders[0]) == 0))
-			continue;
-		if ((hash = coi_address_hash(senders[i])) == NULL) {
-			mailbox_set_critical(attrs->box,
-				"SHA3-256 of the sender failed (OpenSSL)");
-			return -1;
-		}
-		ret = coi_attrs_get(attrs,
-			t_strconcat(COI_CONTACTS_ATTR_HASH_PREFIX, hash, NULL),
-			&value);
+	for (i = 1; i < key_count; i++) {
+		ret = coi_attrs_get(attrs, key[i], &value);
 		if (ret < 0)
 			return -1;
 		if (ret > 0 && value != NULL && value[0] != '\0') {
-			*hash_r = hash;
+			*hash_r = key[i] + strlen(COI_CONTACTS_ATTR_HASH_PREFIX);
 			return 1;
 		}
 	}

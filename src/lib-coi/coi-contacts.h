@@ -60,12 +60,14 @@ int coi_contacts_add_saved(struct coi_user *cuser,
 /* Forget the hash attributes and index the whole Contacts folder again. */
 int coi_contacts_rebuild(struct coi_user *cuser);
 
+/* Append the attribute keys coi_contacts_lookup() reads for senders: the
+   index marker, then the hash key of each distinct sender. Returns 0, or
+   -1 if a sender's hash cannot be computed (its key is left out). */
+int coi_contacts_lookup_keys(const char *const *senders, unsigned int count,
+			     ARRAY_TYPE(const_string) *keys);
 /* Is one of the normalized senders blocked by a contact? attrs reads the
    user's INBOX. Rebuilds first if the marker is missing. Returns 1 with
    the sender's hash, 0, or -1 on error (logged). */
-/* Append the attribute keys coi_contacts_lookup() reads for senders. */
-void coi_contacts_lookup_keys(const char *const *senders, unsigned int count,
-			      ARRAY_TYPE(const_string) *keys);
 int coi_contacts_lookup(struct coi_user *cuser, struct coi_attrs *attrs,
 			const char *const *senders, unsigned int count,
 			const char **hash_r);

@@ -62,6 +62,14 @@ static void test_coi_address_hash(void)
 	for (i = 0; i < N_ELEMENTS(tests); i++)
 		test_assert_strcmp_idx(coi_address_hash(tests[i].input),
 				       tests[i].hash, i);
+	/* the same address twice in a row (the last hash is kept), then
+	   another one, then back */
+	for (i = 0; i < N_ELEMENTS(tests) * 2; i++) {
+		unsigned int j = i / 2 % 2;
+
+		test_assert_strcmp_idx(coi_address_hash(tests[j].input),
+				       tests[j].hash, i);
+	}
 
 	test_assert(coi_address_hash_parse(tests[0].hash, &hash) &&
 		    strcmp(hash, tests[0].hash) == 0);
