@@ -63,7 +63,10 @@ const char *coi_address_normalize(const char *localpart, const char *domain)
 	string_t *str;
 	const char *p;
 
-	if (localpart == NULL || domain == NULL || *domain == '\0')
+	/* An '@' in the domain (a parser's domain literal can hold one)
+	   would make the address split differently once normalized. */
+	if (localpart == NULL || domain == NULL || *domain == '\0' ||
+	    strchr(domain, '@') != NULL)
 		return NULL;
 	/* The parsers give the local-part unquoted already; what is left of
 	   quotes is the spec's "removing quotes". */

@@ -12,8 +12,9 @@ struct smtp_address;
 /* The normalized form of an address (client spec, "Contact Storage Message
    Headers"): local-part without quotes, "@", domain; in UTF-8, lowercased
    (Unicode simple case mapping, so "ÄLICE@Example.ORG" becomes
-   "älice@example.org"). Returns NULL if the address is not valid UTF-8 or
-   has no domain, since no client could have hashed it the same way. */
+   "älice@example.org"). Returns NULL if the address is not valid UTF-8,
+   has no domain or an '@' in it, since no client could have hashed it the
+   same way. */
 const char *coi_address_normalize(const char *localpart, const char *domain);
 
 /* Lowercase hex SHA3-256 of a normalized address: its COI-From-Hash.

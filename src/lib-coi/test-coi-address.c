@@ -25,6 +25,10 @@ static void test_coi_address_normalize(void)
 		{ "\xff\xfe", "example.org", NULL },
 		{ "alice", "\xc3", NULL },
 		{ "alice", "", NULL },
+		/* an '@' in the domain: "@[<" "\"e\"@x]" would split
+		   differently as "@[<\"e\"@x]" (found by fuzzing) */
+		{ "@[<", "\"E\"@x]", NULL },
+		{ "a@b", "example.org", "a@b@example.org" },
 		{ "alice", NULL, NULL },
 	};
 	unsigned int i;
