@@ -441,50 +441,23 @@ int coi_attrs_get(struct coi_attrs *attrs, const char *key,
 	return ret;
 }
 
-static struct dict_transaction_context *
-coi_attrs_set_begin(struct coi_attrs *attrs, const char *key,
-		    const char *value)
+int coi_attrs_set_internal(struct coi_attrs *attrs, const char *key,
+			   const char *value,
+			   dict_transaction_commit_callback_t *callback,
+			   void *context)
 {
 	struct mail_user *user = mailbox_list_get_user(attrs->box->list);
 	struct dict_transaction_context *t;
 	struct dict *dict;
 
 	if ((dict = coi_attrs_dict(attrs)) == NULL)
-		return NULL;
+		return -1;
 	t = dict_transaction_begin(dict,
 				   mail_user_get_dict_op_settings(user));
 	if (value != NULL)
 		dict_set(t, t_strconcat(attrs->prefix, key, NULL), value);
 	else
 		dict_unset(t, t_strconcat(attrs->prefix, key, NULL));
-	return t;
-}
-
-int coi_attrs_set_internal(struct coi_attrs *attrs, const char *key,
-			   const char *value)
-{
-	struct dict_transaction_context *t;
-	const char *error;
-
-	if ((t = coi_attrs_set_begin(attrs, key, value)) == NULL)
-		return -1;
-	if (dict_transaction_commit(&t, &error) < 0) {
-		mailbox_set_critical(attrs->box,
-			"Failed to set attribute %s: %s", key, error);
-		return -1;
-	}
-	return 0;
-}
-
-int coi_attrs_set_internal_async(struct coi_attrs *attrs, const char *key,
-				 const char *value,
-				 dict_transaction_commit_callback_t *callback,
-				 void *context)
-{
-	struct dict_transaction_context *t;
-
-	if ((t = coi_attrs_set_begin(attrs, key, value)) == NULL)
-		return -1;
 	/* callback is already of the untyped kind: no macro type check */
 	(dict_transaction_commit_async)(&t, callback, context);
 	return 0;

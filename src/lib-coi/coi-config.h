@@ -83,17 +83,14 @@ int coi_attrs_get(struct coi_attrs *attrs, const char *key,
 /* Set (value NULL: remove) key in a dict transaction of its own, without
    the mailbox index's attribute change record: for COI's own internal keys
    (the thread index), which no client and no dsync needs to see change.
-   Returns 0, or -1 with the error set on the box. */
+   The commit is not waited for: callback gets its result when the dict
+   answers, at the latest when the user's attribute dict is waited for as
+   the user is deinitialized. Returns 0, or -1 with the error set on the
+   box if the dict cannot be opened (callback is then not called). */
 int coi_attrs_set_internal(struct coi_attrs *attrs, const char *key,
-			   const char *value);
-/* The same, without waiting for the dict: callback gets the result when
-   the dict answers, at the latest when the user's attribute dict is waited
-   for as the user is deinitialized. Returns 0, or -1 with the error set on
-   the box if the dict cannot be opened (callback is then not called). */
-int coi_attrs_set_internal_async(struct coi_attrs *attrs, const char *key,
-				 const char *value,
-				 dict_transaction_commit_callback_t *callback,
-				 void *context);
+			   const char *value,
+			   dict_transaction_commit_callback_t *callback,
+			   void *context);
 
 /* Set (value NULL: remove) one private attribute of box in a transaction
    of its own, opening box if needed. Returns 0, or -1 (error set on box). */

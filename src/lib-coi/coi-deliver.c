@@ -116,8 +116,8 @@ coi_deliver_thread(struct coi_user *cuser, struct coi_delivery *delivery,
 	}
 	if (delivery->reason != COI_CHAT_REASON_NONE &&
 	    (id = coi_detect_message_id(headers)) != NULL &&
-	    coi_thread_add_async(attrs, &cuser->set, id,
-				 coi_deliver_thread_committed, cuser) < 0) {
+	    coi_thread_add(attrs, &cuser->set, id,
+			   coi_deliver_thread_committed, cuser) < 0) {
 		e_error(cuser->event, "Failed to update the thread index: %s",
 			mailbox_get_last_internal_error(attrs->box, NULL));
 	}
@@ -352,7 +352,9 @@ void coi_deliver_remember_saved(struct coi_user *cuser, struct mail *mail)
 	inbox = coi_config_inbox_alloc(cuser);
 	coi_attrs_init(&attrs, inbox);
 	if (coi_config_read_attrs(cuser, &attrs, &config) == 0 &&
-	    config.enabled && coi_thread_add(&attrs, &cuser->set, id) < 0) {
+	    config.enabled && coi_thread_add(&attrs, &cuser->set, id,
+					     coi_deliver_thread_committed,
+					     cuser) < 0) {
 		e_error(cuser->event, "Failed to update the thread index: %s",
 			mailbox_get_last_internal_error(inbox, NULL));
 	}

@@ -93,26 +93,13 @@ int coi_thread_lookup(struct coi_attrs *attrs, const struct coi_settings *set,
 }
 
 int coi_thread_add(struct coi_attrs *attrs, const struct coi_settings *set,
-		   const char *id)
+		   const char *id, dict_transaction_commit_callback_t *callback,
+		   void *context)
 {
 	const char *key, *value;
 
 	if (set->thread_index_size == 0)
 		return 0;
 	coi_thread_entry(set, id, ioloop_time, &key, &value);
-	return coi_attrs_set_internal(attrs, key, value);
-}
-
-int coi_thread_add_async(struct coi_attrs *attrs,
-			 const struct coi_settings *set, const char *id,
-			 dict_transaction_commit_callback_t *callback,
-			 void *context)
-{
-	const char *key, *value;
-
-	if (set->thread_index_size == 0)
-		return 0;
-	coi_thread_entry(set, id, ioloop_time, &key, &value);
-	return coi_attrs_set_internal_async(attrs, key, value,
-					    callback, context);
+	return coi_attrs_set_internal(attrs, key, value, callback, context);
 }

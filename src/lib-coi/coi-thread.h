@@ -42,15 +42,11 @@ int coi_thread_lookup(struct coi_attrs *attrs, const struct coi_settings *set,
 		      const ARRAY_TYPE(const_string) *ids,
 		      const char **found_id_r);
 
-/* Record id in the INBOX's attributes. Returns 0, or -1 on a storage
-   error (set on the box). */
+/* Record id in the INBOX's attributes, without waiting for the dict's
+   commit (see coi_attrs_set_internal()). Returns 0, or -1 if the dict
+   cannot be opened (error set on the box, callback not called). */
 int coi_thread_add(struct coi_attrs *attrs, const struct coi_settings *set,
-		   const char *id);
-/* The same, without waiting for the dict's commit (a delivery's thread
-   slot write): see coi_attrs_set_internal_async(). */
-int coi_thread_add_async(struct coi_attrs *attrs,
-			 const struct coi_settings *set, const char *id,
-			 dict_transaction_commit_callback_t *callback,
-			 void *context);
+		   const char *id, dict_transaction_commit_callback_t *callback,
+		   void *context);
 
 #endif
