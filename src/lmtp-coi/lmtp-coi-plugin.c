@@ -182,26 +182,25 @@ lmtp_coi_policy_reject(struct client *client, struct smtp_server_recipient *rcpt
 	return 1;
 }
 
+/* Can the RCPT stage reject with these server-wide settings? Not without a
+   policy, and not when a %variable in it needs the recipient's user, which
+   does not exist at RCPT TO: such a policy is checked after DATA only. */
 static bool
 lmtp_coi_policy_rejects(const char *path, const char *dict_uri,
 			const char *action)
 {
 	enum coi_policy_action act = COI_POLICY_ACTION_REJECT;
 
-	if ((path == NULL || *path == '\0') &&
-	    (dict_uri == NULL || *dict_uri == '\0'))
+	if (path == NULL)
+		path = "";
+	if (dict_uri == NULL)
+		dict_uri = "";
+	if ((*path == '\0' && *dict_uri == '\0') ||
+	    strchr(path, '%') != NULL || strchr(dict_uri, '%') != NULL)
 		return FALSE;
 	return action == NULL || *action == '\0' ||
 		(coi_policy_action_parse(action, &act) == 0 &&
 		 act == COI_POLICY_ACTION_REJECT);
-}
-
-/* A %variable in the policy settings needs the recipient's user, which
-   does not exist at RCPT TO: such a policy is checked after DATA only. */
-static bool lmtp_coi_policy_needs_user(const char *path, const char *dict_uri)
-{
-	return (path != NULL && strchr(path, '%') != NULL) ||
-		(dict_uri != NULL && strchr(dict_uri, '%') != NULL);
 }
 
 /* RCPT TO: the envelope sender, with the server-wide plugin settings (the
@@ -218,7 +217,7 @@ lmtp_coi_cmd_rcpt(struct client *client, struct smtp_server_cmd_ctx *cmd,
 	const char *sender;
 	int ret = 0;
 
-	if (trans != NULL && !lmtp_coi_policy_needs_user(path, dict_uri) &&
+	if (trans != NULL &&
 	    lmtp_coi_policy_rejects(path, dict_uri, lmtp_coi_setting(client,
 					"coi_block_policy_action"))) T_BEGIN {
 		sender = coi_address_from_smtp(trans->mail_from);
