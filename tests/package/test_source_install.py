@@ -1,6 +1,6 @@
 """make install from source, as the admin guide describes it: the plugins
 go to Dovecot's module directories, or to --with-moduledir's. Built in a
-temporary copy of the tracked files (as scripts/build-deb does), installed
+temporary copy of the tracked files (scripts/copy-tracked), installed
 under DESTDIR, so neither this tree nor the system changes."""
 import os
 import subprocess
@@ -22,9 +22,7 @@ def sh(cmd, cwd):
 @pytest.fixture(scope="module")
 def source(tmp_path_factory):
     src = tmp_path_factory.mktemp("source")
-    sh(f"git -C {REPO} ls-files -z | (cd {REPO} && xargs -0 -r sh -c "
-       "'for f; do [ -e \"$f\" ] && printf \"%s\\0\" \"$f\"; done' sh) | "
-       f"(cd {REPO} && tar --null -T - -cf -) | tar -xf - -C {src}", src)
+    sh(f"{REPO}/scripts/copy-tracked {src}", src)
     sh("./autogen.sh", src)
     return src
 
