@@ -282,6 +282,25 @@ static void coi_save_add_chat_keyword(struct mail_save_context *ctx)
 	mailbox_keywords_unref(&kw);
 }
 
+/* Dovecot 2.3's maildir reads a folder's dovecot-uidlist lazily when a
+   delivery saves into it, without the mailbox GUID in its header. The list
+   index then asks the folder for its GUID when the delivery closes it, and
+   maildir answers a GUID it has not read by rewriting the whole
+   dovecot-uidlist (a temp file, a rename and a re-read: ~200k instructions
+   per chat at a few messages, O(messages) in general). Sieve's fileinto
+   pays this too. Asking for the GUID before the save reads the header and
+   nothing is rewritten. The INBOX is not affected, and other storages keep
+   their GUID in the index. */
+static void coi_maildir_guid_preload(struct mailbox *box)
+{
+	struct mailbox_metadata metadata;
+
+	if (box->inbox_user || strcmp(box->storage->name, "maildir") != 0)
+		return;
+	/* a failure is the save's to report */
+	(void)mailbox_get_metadata(box, MAILBOX_METADATA_GUID, &metadata);
+}
+
 static int coi_mailbox_copy(struct mail_save_context *ctx, struct mail *mail)
 {
 	struct mailbox *box = ctx->transaction->box;
@@ -300,6 +319,7 @@ static int coi_mailbox_copy(struct mail_save_context *ctx, struct mail *mail)
 	}
 
 	coi_save_add_chat_keyword(ctx);
+	coi_maildir_guid_preload(box);
 	if (cbox->super.copy(ctx, mail) == 0) {
 		e_debug(event_create_passthrough(cuser->event)->
 			set_name("coi_chat_saved")->
