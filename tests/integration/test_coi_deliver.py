@@ -99,6 +99,25 @@ def test_active_files_chat_into_chats(server, user):
     assert where(server, user, mail_id) == [("INBOX", set())]
 
 
+def test_filing_chat_does_not_rewrite_chats_uidlist(server, user):
+    """Chat filed into Chats leaves its dovecot-uidlist in place, as mail
+    leaves the INBOX's: COI reads the folder's GUID before the save, so
+    Dovecot's maildir does not rewrite the whole uidlist when the list
+    index asks for the GUID (coi_maildir_guid_preload())."""
+    enable_coi(server, user, "active")
+    uidlist = os.path.join(maildir(server, user), ".COI.Chats",
+                           "dovecot-uidlist")
+    ids, inodes = [], []
+    for _ in range(4):
+        msgid, msg = make_message(chat_version="1.0")
+        deliver(server, user, msg)
+        ids.append(msgid)
+        inodes.append(os.stat(uidlist).st_ino)
+    assert len(set(inodes)) == 1, inodes
+    for msgid in ids:
+        assert where(server, user, msgid) == [("COI/Chats", {CHAT})]
+
+
 def test_filter_none_after_active(server, user):
     enable_coi(server, user, "active")
     enable_coi(server, user, "none")
