@@ -13,6 +13,7 @@
 #include "mailbox-list-private.h"
 #include "mail-storage-hooks.h"
 #include "mail-namespace.h"
+#include "maildir-storage.h"
 #include "coi-common.h"
 #include "coi-user.h"
 #include "coi-config.h"
@@ -295,7 +296,8 @@ static void coi_maildir_guid_preload(struct mailbox *box)
 {
 	struct mailbox_metadata metadata;
 
-	if (box->inbox_user || strcmp(box->storage->name, "maildir") != 0)
+	if (box->inbox_user ||
+	    strcmp(box->storage->name, MAILDIR_STORAGE_NAME) != 0)
 		return;
 	/* a failure is the save's to report */
 	(void)mailbox_get_metadata(box, MAILBOX_METADATA_GUID, &metadata);
