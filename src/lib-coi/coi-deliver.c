@@ -178,18 +178,15 @@ coi_deliver_policy_check(struct coi_user *cuser, struct coi_delivery *delivery,
 	const char *entry, *error;
 	int ret;
 
-	ret = coi_policy_check(cuser->set.block_policy,
-			       cuser->set.block_policy_dict,
+	ret = coi_policy_check(cuser->event, &cuser->set.policy,
 			       cuser->user->set->base_dir,
 			       senders, count, &entry, &error);
 	if (ret < 0) {
 		/* An unknown policy is no policy to deliver under. */
 		delivery->policy_error = p_strdup(cuser->user->pool, error);
-		e_error(cuser->event, "Provider block policy cannot be read, "
-			"delivery fails temporarily: %s", error);
 	} else if (ret > 0) {
 		delivery->policy_entry = p_strdup(cuser->user->pool, entry);
-		delivery->policy_action = cuser->set.block_policy_action;
+		delivery->policy_action = cuser->set.policy.action;
 		e_debug(event_create_passthrough(cuser->event)->
 			set_name("coi_blocked")->
 			add_str("source", "policy")->

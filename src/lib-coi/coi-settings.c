@@ -7,7 +7,6 @@
 #include "settings-parser.h"
 #include "mail-user.h"
 #include "coi-common.h"
-#include "coi-policy.h"
 #include "coi-settings.h"
 
 #include <stddef.h>
@@ -18,15 +17,41 @@ struct coi_setting_def {
 	const char *name;
 	const char *default_value;
 	size_t offset;
-	int (*parse)(struct mail_user *user, const char *value, void *dest,
+	int (*parse)(pool_t pool, const char *value, void *dest,
 		     const char **error_r);
 };
 
-static int
-coi_setting_parse_string(struct mail_user *user, const char *value,
-			 void *dest, const char **error_r ATTR_UNUSED)
+static const char *const coi_policy_action_names[] = {
+	[COI_POLICY_ACTION_REJECT] = "reject",
+	[COI_POLICY_ACTION_DISCARD] = "discard",
+	[COI_POLICY_ACTION_FOLDER] = "folder",
+};
+
+int coi_policy_action_parse(const char *value,
+			    enum coi_policy_action *action_r)
 {
-	*(const char **)dest = p_strdup(user->pool, value);
+	unsigned int i;
+
+	for (i = 0; i < N_ELEMENTS(coi_policy_action_names); i++) {
+		if (strcmp(value, coi_policy_action_names[i]) == 0) {
+			*action_r = (enum coi_policy_action)i;
+			return 0;
+		}
+	}
+	return -1;
+}
+
+const char *coi_policy_action_to_str(enum coi_policy_action action)
+{
+	i_assert(action < N_ELEMENTS(coi_policy_action_names));
+	return coi_policy_action_names[action];
+}
+
+static int
+coi_setting_parse_string(pool_t pool, const char *value, void *dest,
+			 const char **error_r ATTR_UNUSED)
+{
+	*(const char **)dest = p_strdup(pool, value);
 	return 0;
 }
 
@@ -48,7 +73,7 @@ coi_setting_parse_count(const char *value, unsigned int max, void *dest,
 }
 
 static int
-coi_setting_parse_thread_index_size(struct mail_user *user ATTR_UNUSED,
+coi_setting_parse_thread_index_size(pool_t pool ATTR_UNUSED,
 				    const char *value, void *dest,
 				    const char **error_r)
 {
@@ -57,31 +82,26 @@ coi_setting_parse_thread_index_size(struct mail_user *user ATTR_UNUSED,
 }
 
 static int
-coi_setting_parse_blocked_max(struct mail_user *user ATTR_UNUSED,
-			      const char *value, void *dest,
-			      const char **error_r)
+coi_setting_parse_blocked_max(pool_t pool ATTR_UNUSED, const char *value,
+			      void *dest, const char **error_r)
 {
 	return coi_setting_parse_count(value, COI_BLOCKED_MAX_MAX, dest,
 				       error_r);
 }
 
 static int
-coi_setting_parse_policy_action(struct mail_user *user ATTR_UNUSED,
-				const char *value, void *dest,
-				const char **error_r)
+coi_setting_parse_policy_action(pool_t pool ATTR_UNUSED, const char *value,
+				void *dest, const char **error_r)
 {
-	enum coi_policy_action action;
-
-	if (coi_policy_action_parse(value, &action) < 0) {
+	if (coi_policy_action_parse(value, dest) < 0) {
 		*error_r = "Not one of reject, discard, folder";
 		return -1;
 	}
-	*(unsigned int *)dest = action;
 	return 0;
 }
 
 static int
-coi_setting_parse_time(struct mail_user *user ATTR_UNUSED, const char *value,
+coi_setting_parse_time(pool_t pool ATTR_UNUSED, const char *value,
 		       void *dest, const char **error_r)
 {
 	return settings_get_time(value, dest, error_r);
@@ -100,15 +120,6 @@ static const struct coi_setting_def coi_setting_defs[] = {
 	{ COI_SETTING_BLOCKED_MAX, "10000",
 	  offsetof(struct coi_settings, blocked_max),
 	  coi_setting_parse_blocked_max },
-	{ COI_SETTING_BLOCK_POLICY, "",
-	  offsetof(struct coi_settings, block_policy),
-	  coi_setting_parse_string },
-	{ COI_SETTING_BLOCK_POLICY_DICT, "",
-	  offsetof(struct coi_settings, block_policy_dict),
-	  coi_setting_parse_string },
-	{ COI_SETTING_BLOCK_POLICY_ACTION, "reject",
-	  offsetof(struct coi_settings, block_policy_action),
-	  coi_setting_parse_policy_action },
 	{ COI_SETTING_THREAD_INDEX_SIZE, "1000",
 	  offsetof(struct coi_settings, thread_index_size),
 	  coi_setting_parse_thread_index_size },
@@ -117,27 +128,64 @@ static const struct coi_setting_def coi_setting_defs[] = {
 	  coi_setting_parse_time },
 };
 
-int coi_settings_parse(struct mail_user *user, struct coi_settings *set_r,
-		       const char **error_r)
+/* Offsets into struct coi_policy_settings: the per-user parse and lmtp's
+   RCPT stage share these rows, so both see the same defaults and errors. */
+static const struct coi_setting_def coi_policy_setting_defs[] = {
+	{ COI_SETTING_BLOCK_POLICY, "",
+	  offsetof(struct coi_policy_settings, path),
+	  coi_setting_parse_string },
+	{ COI_SETTING_BLOCK_POLICY_DICT, "",
+	  offsetof(struct coi_policy_settings, dict_uri),
+	  coi_setting_parse_string },
+	{ COI_SETTING_BLOCK_POLICY_ACTION, "reject",
+	  offsetof(struct coi_policy_settings, action),
+	  coi_setting_parse_policy_action },
+};
+
+static int
+coi_settings_parse_defs(const struct coi_setting_def *defs, unsigned int count,
+			const struct mail_user_settings *user_set, pool_t pool,
+			void *dest, const char **error_r)
 {
 	const char *value, *error;
 	unsigned int i;
 
-	i_zero(set_r);
-	for (i = 0; i < N_ELEMENTS(coi_setting_defs); i++) {
-		const struct coi_setting_def *def = &coi_setting_defs[i];
-
-		value = mail_user_plugin_getenv(user, def->name);
+	for (i = 0; i < count; i++) {
+		value = mail_user_set_plugin_getenv(user_set, defs[i].name);
 		if (value == NULL)
-			value = def->default_value;
-		if (def->parse(user, value, PTR_OFFSET(set_r, def->offset),
-			       &error) < 0) {
+			value = defs[i].default_value;
+		if (defs[i].parse(pool, value, PTR_OFFSET(dest, defs[i].offset),
+				  &error) < 0) {
 			*error_r = t_strdup_printf("Invalid %s '%s': %s",
-				def->name, str_sanitize(value, 128), error);
+				defs[i].name, str_sanitize(value, 128), error);
 			return -1;
 		}
 	}
 	return 0;
+}
+
+int coi_settings_parse(struct mail_user *user, struct coi_settings *set_r,
+		       const char **error_r)
+{
+	i_zero(set_r);
+	if (coi_settings_parse_defs(coi_setting_defs,
+				    N_ELEMENTS(coi_setting_defs), user->set,
+				    user->pool, set_r, error_r) < 0)
+		return -1;
+	return coi_settings_parse_defs(coi_policy_setting_defs,
+				       N_ELEMENTS(coi_policy_setting_defs),
+				       user->set, user->pool, &set_r->policy,
+				       error_r);
+}
+
+int coi_policy_settings_parse(const struct mail_user_settings *set,
+			      pool_t pool, struct coi_policy_settings *set_r,
+			      const char **error_r)
+{
+	i_zero(set_r);
+	return coi_settings_parse_defs(coi_policy_setting_defs,
+				       N_ELEMENTS(coi_policy_setting_defs),
+				       set, pool, set_r, error_r);
 }
 
 int coi_mailbox_root_verify(const char *name, char sep, const char **error_r)

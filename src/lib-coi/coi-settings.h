@@ -2,6 +2,7 @@
 #define COI_SETTINGS_H
 
 struct mail_user;
+struct mail_user_settings;
 
 #define COI_SETTING_MAILBOX_ROOT "coi_mailbox_root"
 #define COI_SETTING_BLOCK_POLICY "coi_block_policy"
@@ -17,6 +18,23 @@ struct mail_user;
 /* The largest coi_blocked_max. */
 #define COI_BLOCKED_MAX_MAX 1000000
 
+/* What happens to mail the provider-wide block policy matches. */
+enum coi_policy_action {
+	COI_POLICY_ACTION_REJECT = 0,
+	COI_POLICY_ACTION_DISCARD,
+	COI_POLICY_ACTION_FOLDER,
+};
+
+/* The provider-wide block policy's settings. lmtp's RCPT stage reads them
+   before any user exists, so they are a table of their own. */
+struct coi_policy_settings {
+	/* coi_block_policy: the file ("": none) */
+	const char *path;
+	/* coi_block_policy_dict: a dict URI ("": none) */
+	const char *dict_uri;
+	enum coi_policy_action action;
+};
+
 /* Admin settings (plugin { } block or userdb), parsed once per user. */
 struct coi_settings {
 	const char *mailbox_root;
@@ -25,11 +43,7 @@ struct coi_settings {
 	const char *blocked_mailbox;
 	/* How many METADATA block entries a user may have */
 	unsigned int blocked_max;
-	/* Provider-wide block policy: file, dict URI (empty: none) and what
-	   happens to matching mail (enum coi_policy_action) */
-	const char *block_policy;
-	const char *block_policy_dict;
-	unsigned int block_policy_action;
+	struct coi_policy_settings policy;
 	/* Slots of the per-user index of chat Message-IDs (0: no index, so
 	   no thread-aware detection), and how long an entry counts. */
 	unsigned int thread_index_size;
@@ -41,6 +55,19 @@ struct coi_settings {
    error_r naming the setting and the value when one is invalid. */
 int coi_settings_parse(struct mail_user *user, struct coi_settings *set_r,
 		       const char **error_r);
+
+/* Read the coi_block_policy* settings of the server-wide settings set
+   (no user: %variables stay unexpanded) into set_r, with the same defaults
+   and checks as coi_settings_parse(). Strings are allocated from pool. */
+int coi_policy_settings_parse(const struct mail_user_settings *set,
+			      pool_t pool, struct coi_policy_settings *set_r,
+			      const char **error_r);
+
+/* Parse a coi_block_policy_action value. Returns 0, or -1 if it is not
+   one of the names (case-sensitive). */
+int coi_policy_action_parse(const char *value,
+			    enum coi_policy_action *action_r);
+const char *coi_policy_action_to_str(enum coi_policy_action action);
 
 /* Check a mailbox root name relative to its namespace (prefix removed)
    whose hierarchy separator is sep. Returns 0 if it is usable, -1 with

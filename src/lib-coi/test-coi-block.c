@@ -4,7 +4,6 @@
 #include "array.h"
 #include "test-common.h"
 #include "coi-block.h"
-#include "coi-policy.h"
 
 static void test_coi_block_entry_verify(void)
 {
@@ -91,64 +90,12 @@ static void test_coi_block_entries(void)
 	test_end();
 }
 
-static void test_coi_policy_parse(void)
-{
-	static const char *const good[] = {
-		"# comment", "", "   ", "Spammer@Example.ORG",
-		"\t@Spam.Example  ", "x@y.org\r", NULL
-	};
-	static const char *const bad_line[] = {
-		"a@b.org", "# fine", "not an address", NULL
-	};
-	static const char *const bad_upper_domain[] = { "x@a..b", NULL };
-	ARRAY_TYPE(const_string) entries;
-	const char *error;
-	pool_t pool = pool_alloconly_create("test", 1024);
-
-	test_begin("coi policy parse");
-	t_array_init(&entries, 8);
-	test_assert(coi_policy_parse(good, pool, &entries, &error) == 0);
-	test_assert(array_count(&entries) == 3);
-	test_assert_strcmp(array_idx_elem(&entries, 0), "spammer@example.org");
-	test_assert_strcmp(array_idx_elem(&entries, 1), "@spam.example");
-	test_assert_strcmp(array_idx_elem(&entries, 2), "x@y.org");
-
-	array_clear(&entries);
-	test_assert(coi_policy_parse(bad_line, pool, &entries, &error) < 0);
-	test_assert(strstr(error, "line 3:") != NULL);
-	test_assert(coi_policy_parse(bad_upper_domain, pool, &entries,
-				     &error) < 0);
-	test_assert(strstr(error, "line 1: invalid domain") != NULL);
-	test_end();
-	pool_unref(&pool);
-}
-
-static void test_coi_policy_action(void)
-{
-	enum coi_policy_action action;
-
-	test_begin("coi policy action");
-	test_assert(coi_policy_action_parse("reject", &action) == 0 &&
-		    action == COI_POLICY_ACTION_REJECT);
-	test_assert(coi_policy_action_parse("discard", &action) == 0 &&
-		    action == COI_POLICY_ACTION_DISCARD);
-	test_assert(coi_policy_action_parse("folder", &action) == 0 &&
-		    action == COI_POLICY_ACTION_FOLDER);
-	test_assert(coi_policy_action_parse("Reject", &action) < 0);
-	test_assert(coi_policy_action_parse("", &action) < 0);
-	test_assert_strcmp(coi_policy_action_to_str(COI_POLICY_ACTION_FOLDER),
-			   "folder");
-	test_end();
-}
-
 int main(void)
 {
 	static void (*const test_functions[])(void) = {
 		test_coi_block_entry_verify,
 		test_coi_block_entry_normalize,
 		test_coi_block_entries,
-		test_coi_policy_parse,
-		test_coi_policy_action,
 		NULL
 	};
 	return test_run(test_functions);

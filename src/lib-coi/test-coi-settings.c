@@ -52,10 +52,40 @@ static void test_coi_mailbox_root_verify(void)
 	test_end();
 }
 
+static void test_coi_policy_action(void)
+{
+	static const struct {
+		const char *value;
+		int ret;
+		enum coi_policy_action action;
+	} tests[] = {
+		{ "reject", 0, COI_POLICY_ACTION_REJECT },
+		{ "discard", 0, COI_POLICY_ACTION_DISCARD },
+		{ "folder", 0, COI_POLICY_ACTION_FOLDER },
+		{ "Reject", -1, 0 },
+		{ "", -1, 0 },
+	};
+	enum coi_policy_action action;
+	unsigned int i;
+
+	test_begin("coi policy action");
+	for (i = 0; i < N_ELEMENTS(tests); i++) {
+		test_assert_idx(coi_policy_action_parse(tests[i].value,
+						&action) == tests[i].ret, i);
+		if (tests[i].ret == 0) {
+			test_assert_idx(action == tests[i].action, i);
+			test_assert_strcmp_idx(coi_policy_action_to_str(action),
+					       tests[i].value, i);
+		}
+	}
+	test_end();
+}
+
 int main(void)
 {
 	static void (*const test_functions[])(void) = {
 		test_coi_mailbox_root_verify,
+		test_coi_policy_action,
 		NULL
 	};
 	return test_run(test_functions);

@@ -141,66 +141,49 @@ lmtp_coi_deliver_mail(struct mail_deliver_context *ctx,
  * LMTP: the provider policy's reject action
  */
 
-static const char *
-lmtp_coi_setting(struct client *client, const char *name)
-{
-	return mail_user_set_plugin_getenv(client->user_set, name);
-}
-
 /* Reject the recipient with 550 5.7.1 if the policy blocks one of the
-   senders. Returns 1 if it replied, 0 if not. */
+   senders, or fail it with 451 4.3.0 if the policy cannot be read. Returns 1
+   if it replied, 0 if not. */
 static int
 lmtp_coi_policy_reject(struct client *client, struct smtp_server_recipient *rcpt,
-		       const char *path, const char *dict_uri,
+		       const struct coi_policy_settings *set,
 		       const char *const *senders, unsigned int count)
 {
+	struct event *event;
 	const char *entry, *error;
 	int ret;
 
-	ret = coi_policy_check(path, dict_uri, client->user_set->base_dir,
-			       senders, count, &entry, &error);
-	if (ret < 0) {
-		e_error(event_create_passthrough(rcpt->event)->
-			add_category(&event_category_coi)->event(),
-			"coi: Provider block policy cannot be "
-			"read, delivery fails temporarily: %s", error);
-		smtp_server_recipient_reply(rcpt, 451, "4.3.0",
-					    "Temporary internal error");
-		return 1;
-	}
-	if (ret == 0)
-		return 0;
 	/* a child of the recipient's event: no COI user exists here, but
 	   category=coi filters see it like COI's other events */
-	e_debug(event_create_passthrough(rcpt->event)->
-		add_category(&event_category_coi)->
-		set_name("coi_blocked")->add_str("source", "policy")->
-		add_str("action", "reject")->event(),
-		"coi: Sender blocked by the provider policy entry %s", entry);
-	smtp_server_recipient_reply(rcpt, 550, "5.7.1",
-				    "Delivery not authorized, sender blocked");
-	return 1;
+	event = event_create(rcpt->event);
+	event_add_category(event, &event_category_coi);
+	event_set_append_log_prefix(event, "coi: ");
+	ret = coi_policy_check(event, set, client->user_set->base_dir,
+			       senders, count, &entry, &error);
+	if (ret < 0) {
+		smtp_server_recipient_reply(rcpt, 451, "4.3.0",
+					    "Temporary internal error");
+	} else if (ret > 0) {
+		e_debug(event_create_passthrough(event)->
+			set_name("coi_blocked")->add_str("source", "policy")->
+			add_str("action", "reject")->event(),
+			"Sender blocked by the provider policy entry %s", entry);
+		smtp_server_recipient_reply(rcpt, 550, "5.7.1",
+			"Delivery not authorized, sender blocked");
+	}
+	event_unref(&event);
+	return ret == 0 ? 0 : 1;
 }
 
 /* Can the RCPT stage reject with these server-wide settings? Not without a
    policy, and not when a %variable in it needs the recipient's user, which
    does not exist at RCPT TO: such a policy is checked after DATA only. */
-static bool
-lmtp_coi_policy_rejects(const char *path, const char *dict_uri,
-			const char *action)
+static bool lmtp_coi_policy_rejects(const struct coi_policy_settings *set)
 {
-	enum coi_policy_action act = COI_POLICY_ACTION_REJECT;
-
-	if (path == NULL)
-		path = "";
-	if (dict_uri == NULL)
-		dict_uri = "";
-	if ((*path == '\0' && *dict_uri == '\0') ||
-	    strchr(path, '%') != NULL || strchr(dict_uri, '%') != NULL)
-		return FALSE;
-	return action == NULL || *action == '\0' ||
-		(coi_policy_action_parse(action, &act) == 0 &&
-		 act == COI_POLICY_ACTION_REJECT);
+	return set->action == COI_POLICY_ACTION_REJECT &&
+		(set->path[0] != '\0' || set->dict_uri[0] != '\0') &&
+		strchr(set->path, '%') == NULL &&
+		strchr(set->dict_uri, '%') == NULL;
 }
 
 /* RCPT TO: the envelope sender, with the server-wide plugin settings (the
@@ -212,18 +195,21 @@ lmtp_coi_cmd_rcpt(struct client *client, struct smtp_server_cmd_ctx *cmd,
 	struct lmtp_coi_client *lcclient = LMTP_COI_CONTEXT(client);
 	struct smtp_server_transaction *trans =
 		smtp_server_connection_get_transaction(cmd->conn);
-	const char *path = lmtp_coi_setting(client, "coi_block_policy");
-	const char *dict_uri = lmtp_coi_setting(client, "coi_block_policy_dict");
-	const char *sender;
+	struct coi_policy_settings set;
+	const char *sender, *error;
 	int ret = 0;
 
-	if (trans != NULL &&
-	    lmtp_coi_policy_rejects(path, dict_uri, lmtp_coi_setting(client,
-					"coi_block_policy_action"))) T_BEGIN {
-		sender = coi_address_from_smtp(trans->mail_from);
-		if (sender != NULL) {
-			ret = lmtp_coi_policy_reject(client, lrcpt->rcpt, path,
-						     dict_uri, &sender, 1);
+	if (trans != NULL) T_BEGIN {
+		/* The same parser as the user's settings. An invalid value is
+		   left to the delivery: the user's settings (a userdb may
+		   override it) fail it loudly after DATA. */
+		if (coi_policy_settings_parse(client->user_set,
+					      pool_datastack_create(), &set,
+					      &error) == 0 &&
+		    lmtp_coi_policy_rejects(&set) &&
+		    (sender = coi_address_from_smtp(trans->mail_from)) != NULL) {
+			ret = lmtp_coi_policy_reject(client, lrcpt->rcpt, &set,
+						     &sender, 1);
 		}
 	} T_END;
 	if (ret > 0)
@@ -245,22 +231,21 @@ lmtp_coi_local_deliver(struct client *client, struct lmtp_recipient *lrcpt,
 	int ret = 0;
 
 	if (cuser != NULL &&
-	    cuser->set.block_policy_action == COI_POLICY_ACTION_REJECT &&
-	    (cuser->set.block_policy[0] != '\0' ||
-	     cuser->set.block_policy_dict[0] != '\0')) T_BEGIN {
+	    cuser->set.policy.action == COI_POLICY_ACTION_REJECT &&
+	    (cuser->set.policy.path[0] != '\0' ||
+	     cuser->set.policy.dict_uri[0] != '\0')) T_BEGIN {
 		senders[0] = coi_address_from_smtp(trans->mail_from);
 		senders[1] = mail_get_first_header(lldctx->src_mail, "From",
 						   &from) > 0 ?
 			coi_address_from_header(from) : NULL;
 		ret = lmtp_coi_policy_reject(client, lrcpt->rcpt,
-					     cuser->set.block_policy,
-					     cuser->set.block_policy_dict,
+					     &cuser->set.policy,
 					     senders, N_ELEMENTS(senders));
 	} T_END;
 	if (ret > 0)
 		return -1;
-	if (cuser != NULL && cuser->set.block_policy_action ==
-	    COI_POLICY_ACTION_REJECT) {
+	if (cuser != NULL &&
+	    cuser->set.policy.action == COI_POLICY_ACTION_REJECT) {
 		/* checked above, or nothing to check: the same senders,
 		   settings and policy the delivery would look at */
 		cuser->policy_checked = TRUE;

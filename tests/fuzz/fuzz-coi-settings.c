@@ -8,7 +8,6 @@
 #include "array.h"
 #include "mail-user.h"
 #include "mail-namespace.h"
-#include "coi-policy.h"
 #include "coi-settings.h"
 #include "coi-user.h"
 #include "fuzz-coi-common.h"
@@ -49,8 +48,8 @@ static void free_strings(struct coi_settings *set)
 {
 	free_str(set->mailbox_root);
 	free_str(set->blocked_mailbox);
-	free_str(set->block_policy);
-	free_str(set->block_policy_dict);
+	free_str(set->policy.path);
+	free_str(set->policy.dict_uri);
 }
 
 FUZZ_BEGIN_DATA(const unsigned char *data, size_t size)
@@ -84,7 +83,7 @@ FUZZ_BEGIN_DATA(const unsigned char *data, size_t size)
 			   set.blocked_mailbox != NULL);
 		FUZZ_CHECK(set.blocked_max <= COI_BLOCKED_MAX_MAX);
 		FUZZ_CHECK(set.thread_index_size <= COI_THREAD_INDEX_SIZE_MAX);
-		(void)coi_policy_action_to_str(set.block_policy_action);
+		(void)coi_policy_action_to_str(set.policy.action);
 		check_root(set.mailbox_root);
 		check_root(set.blocked_mailbox);
 	}
