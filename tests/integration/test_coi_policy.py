@@ -2,6 +2,7 @@
 coi_block_policy_dict) with its actions reject, discard and folder."""
 import os
 import pathlib
+import re
 import shutil
 import subprocess
 import tempfile
@@ -248,3 +249,118 @@ def test_first_connection_of_a_process_rejects_at_rcpt():
             assert messages(s, "first") == []
     finally:
         shutil.rmtree(d, ignore_errors=True)
+
+
+# A policy at the documented limit: COI_POLICY_MAX_ENTRIES distinct entries
+# (about 26 MB here), below COI_POLICY_MAX_SIZE (32 MiB).
+LARGE_ENTRIES = 1_000_000
+BOM = "\ufeff"
+
+
+def large_policy_text(count):
+    return "".join(f"u{i}@bulk{i % 1000}.example\n" for i in range(count))
+
+
+@pytest.fixture(scope="module")
+def server_large():
+    """Generated once: each test swaps in its own file and puts this one
+    back."""
+    d = shared_dir()
+    policy = d / "policy"
+    text = "# generated\n" + large_policy_text(LARGE_ENTRIES)
+    write_policy(policy, text)
+    with coi_server(users=["big1", "big2", "big3"], plugin_settings={
+            "coi_block_policy": str(policy)}) as s:
+        s.policy = policy
+        s.large_text = text
+        yield s
+    shutil.rmtree(d, ignore_errors=True)
+
+
+def assert_no_crash(server):
+    assert not server.log_lines_matching(r"Panic|Fatal|Out of memory"), \
+        server.log_lines_matching(r"Panic|Fatal|Out of memory")
+
+
+def test_million_entries_block_and_pass(server_large):
+    s = server_large
+    for sender in ("u0@bulk0.example", "u777777@bulk777.example",
+                   f"U{LARGE_ENTRIES - 1}@BULK999.example"):
+        _, msg = make_message(sender=sender)
+        replies = transaction(s, sender, ["big1", "big2"], msg)
+        assert replies["big1"][:2] == ("rcpt", 550), replies
+        assert replies["big2"][:2] == ("rcpt", 550), replies
+    for sender in ("friend@example.org", "u777777@bulk778.example",
+                   f"u{LARGE_ENTRIES}@bulk0.example"):
+        msgid, msg = make_message(sender=sender)
+        replies = s.lmtp_deliver(sender, ["big1"], msg)
+        assert replies["big1"][0] == 250, replies
+        assert where(s, "big1", msgid) == [("INBOX", set())]
+    assert_no_crash(s)
+    assert not s.log_lines_matching(r"Error:")
+
+
+def test_over_limit_tempfails_every_delivery(server_large):
+    """One entry more than the limit: every recipient gets 451 (never
+    delivered as if there were no policy), and the log says why once."""
+    s = server_large
+    write_policy(s.policy, s.large_text + "one-too-many@example.org\n")
+    try:
+        msgid, msg = make_message(sender="friend@example.org")
+        # one connection, so one lmtp process and its one cached file
+        replies = transaction(s, "friend@example.org",
+                              ["big1", "big2", "big3"], msg)
+        for r in ("big1", "big2", "big3"):
+            assert replies[r][:2] == ("rcpt", 451), replies
+            assert replies[r][2].startswith("4.3.0"), replies
+        lines = s.wait_for_log(r"more than 1000000 entries")
+        assert len(lines) == 1, lines
+        assert re.search(r"Error: .*coi: Provider block policy cannot be "
+                         r"read, delivery fails temporarily: .*policy line "
+                         r"1000002: more than 1000000 entries, the limit",
+                         lines[0]), lines
+    finally:
+        write_policy(s.policy, s.large_text)
+    assert where(s, "big1", msgid) == []
+    assert_no_crash(s)
+
+
+def test_over_size_limit_tempfails(server_large):
+    """A file over 32 MiB is refused before it is read."""
+    s = server_large
+    tmp = s.policy.with_suffix(".tmp")
+    with open(tmp, "w") as f:
+        f.write("spammer@example.org\n")
+        f.truncate(32 * 1024 * 1024 + 1)   # sparse: quick to write
+    os.chmod(tmp, 0o644)
+    os.rename(tmp, s.policy)
+    try:
+        _, msg = make_message(sender="friend@example.org")
+        replies = transaction(s, "friend@example.org", ["big1", "big2"],
+                              msg)
+        assert replies["big1"][:2] == ("rcpt", 451), replies
+        assert replies["big2"][:2] == ("rcpt", 451), replies
+        lines = s.wait_for_log(r"33554433 bytes, more than 33554432")
+        assert len(lines) == 1, lines
+    finally:
+        write_policy(s.policy, s.large_text)
+    assert_no_crash(s)
+
+
+@pytest.mark.parametrize("first_line,sender", [
+    ("bom-listed@example.org", "bom-listed@example.org"),
+    ("@bom-listed.example", "x@bom-listed.example"),
+    ("# a comment first", "other@example.org")])
+def test_bom_is_ignored(server, first_line, sender):
+    """A UTF-8 BOM (some Windows editors write one) before the first line
+    is not part of it: an entry there blocks, a comment stays one."""
+    write_policy(server.policy, BOM + first_line + "\nother@example.org\n")
+    try:
+        _, msg = make_message(sender=sender)
+        replies = server.lmtp_deliver(sender, ["p9"], msg)
+        assert replies["p9"][0] == 550, replies
+        msgid, msg = make_message(sender="friend@example.org")
+        replies = server.lmtp_deliver("friend@example.org", ["p9"], msg)
+        assert replies["p9"][0] == 250, replies
+    finally:
+        write_policy(server.policy, POLICY)
