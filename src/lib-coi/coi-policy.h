@@ -18,8 +18,9 @@ struct istream;
 
 /* A policy file holds at most this many distinct entries, in at most this
    many bytes: a million addresses of up to 33 bytes on average. Each
-   process keeps the parsed file, so this bounds its memory (about 80 MB at
-   the limit); a larger file is an error, not a truncated policy. */
+   process keeps the parsed file, so this bounds its memory (lmtp: 57 MB
+   more for a million entries); a larger file is an error, not a truncated
+   policy. */
 #define COI_POLICY_MAX_ENTRIES 1000000
 #define COI_POLICY_MAX_SIZE (32 * 1024 * 1024)
 
