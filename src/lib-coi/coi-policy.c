@@ -101,8 +101,8 @@ int coi_policy_parse_stream(struct istream *input, pool_t pool,
 		if (input->v_offset > max_size) {
 			/* a file that grew after its size was checked */
 			*error_r = t_strdup_printf(
-				"%s: more than %"PRIuUOFF_T" bytes, the limit",
-				name, max_size);
+				"%s: more than %s bytes, the limit",
+				name, dec2str(max_size));
 			return -1;
 		}
 		/* Each line's garbage goes with its frame: the data stack
@@ -178,8 +178,8 @@ coi_policy_file_read(struct coi_policy_file *file, const char **error_r)
 	if (file->st.st_size > COI_POLICY_MAX_SIZE) {
 		/* refused before reading it */
 		*error_r = t_strdup_printf(
-			"%s: %"PRIuUOFF_T" bytes, more than %u, the limit",
-			file->path, (uoff_t)file->st.st_size,
+			"%s: %s bytes, more than %u, the limit",
+			file->path, dec2str(file->st.st_size),
 			COI_POLICY_MAX_SIZE);
 		i_close_fd(&fd);
 		return -1;

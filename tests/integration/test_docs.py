@@ -167,13 +167,16 @@ def calls(names):
 # -- what the code has ----------------------------------------------------
 
 def code_settings():
-    """{name: default} from coi_setting_defs[] in coi-settings.c."""
+    """{name: default} from the coi_*setting_defs[] tables in
+    coi-settings.c (the user's, and the policy's that lmtp's RCPT stage
+    shares)."""
     code = strip_comments(read(os.path.join(REPO, "src/lib-coi/"
                                                   "coi-settings.c")))
-    table = code[code.index("coi_setting_defs[]"):]
-    table = table[:table.index("};")]
+    tables = [code[m.end():code.index("};", m.end())] for m in
+              re.finditer(r"coi_\w*setting_defs\[\] = \{", code)]
     out = {}
-    for row in re.finditer(r"\{\s*([^,{}]+),\s*([^,{}]+),", table):
+    for row in re.finditer(r"\{\s*([^,{}]+),\s*([^,{}]+),",
+                           "\n".join(tables)):
         name, default = (string_value(row.group(1)),
                          string_value(row.group(2)))
         assert name and UNKNOWN not in name, row.group(0)
