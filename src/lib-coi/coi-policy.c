@@ -240,8 +240,9 @@ int coi_policy_check(const char *path, const char *dict_uri,
 	struct coi_policy_file *file = NULL;
 	struct dict *dict = NULL;
 	struct dict_op_settings set;
-	const char *entries[2], *value, *error;
-	unsigned int i, j;
+	ARRAY_TYPE(const_string) candidates;
+	const char *const *entries, *value, *error;
+	unsigned int i, j, entry_count;
 	int ret;
 
 	*entry_r = NULL;
@@ -255,11 +256,14 @@ int coi_policy_check(const char *path, const char *dict_uri,
 		return 0;
 
 	i_zero(&set);
+	t_array_init(&candidates, 8);
 	for (i = 0; i < count; i++) {
 		if (senders[i] == NULL)
 			continue;
-		coi_block_entries(senders[i], &entries[0], &entries[1]);
-		for (j = 0; j < N_ELEMENTS(entries); j++) {
+		array_clear(&candidates);
+		coi_address_block_candidates(senders[i], &candidates);
+		entries = array_get(&candidates, &entry_count);
+		for (j = 0; j < entry_count; j++) {
 			if (entries[j] == NULL)
 				continue;
 			if (file != NULL &&
