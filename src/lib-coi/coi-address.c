@@ -207,19 +207,21 @@ void coi_senders_add_smtp(struct coi_senders *senders,
 	coi_senders_add(senders, coi_address_from_smtp(address));
 }
 
-void coi_senders_add_from(struct coi_senders *senders, const char *value)
+/* Add the addresses of a From value; returns TRUE if one was broken. */
+static bool coi_senders_add_parsed(struct coi_senders *senders,
+				   const char *value)
 {
 	struct message_address *addr;
+	bool broken = FALSE;
 
-	if (value == NULL ||
-	    array_count(&senders->addresses) >= COI_SENDERS_MAX)
-		return;
 	/* a group counts as one address here, and its members follow it;
 	   the list stops at COI_SENDERS_MAX anyway */
 	addr = message_address_parse(pool_datastack_create(),
 				     (const unsigned char *)value,
 				     strlen(value), COI_SENDERS_MAX, 0);
 	for (; addr != NULL; addr = addr->next) {
+		if (addr->invalid_syntax)
+			broken = TRUE;
 		/* group start and end have no domain; a broken address is
 		   still checked: a parse error must not skip a block */
 		if (addr->mailbox != NULL && addr->domain != NULL) {
@@ -227,6 +229,50 @@ void coi_senders_add_from(struct coi_senders *senders, const char *value)
 				addr->mailbox, addr->domain));
 		}
 	}
+	return broken;
+}
+
+static bool coi_from_is_delimiter(char c)
+{
+	return c == '\0' || strchr("<>,;:\"()[] \t\r\n", c) != NULL;
+}
+
+/* value without the dots that end a domain ("x@example.org." and
+   "<x@example.org.>"): message_address_parse() gives such an address an
+   empty domain, which would escape every block. */
+static const char *coi_from_strip_root_dots(const char *value)
+{
+	string_t *str = t_str_new(strlen(value));
+	bool in_domain = FALSE;
+	const char *p, *end;
+
+	for (p = value; *p != '\0'; p++) {
+		if (*p == '.' && in_domain) {
+			for (end = p; *end == '.'; end++) ;
+			if (coi_from_is_delimiter(*end)) {
+				p = end - 1;
+				continue;
+			}
+		} else if (*p == '@') {
+			in_domain = TRUE;
+		} else if (coi_from_is_delimiter(*p)) {
+			in_domain = FALSE;
+		}
+		str_append_c(str, *p);
+	}
+	return str_c(str);
+}
+
+void coi_senders_add_from(struct coi_senders *senders, const char *value)
+{
+	if (value == NULL ||
+	    array_count(&senders->addresses) >= COI_SENDERS_MAX)
+		return;
+	/* Only a broken value gets the second parse: a well-formed one
+	   has no domain with a trailing dot. */
+	if (coi_senders_add_parsed(senders, value))
+		(void)coi_senders_add_parsed(senders,
+					     coi_from_strip_root_dots(value));
 }
 
 const char *const *

@@ -2,9 +2,13 @@
 
 #include "lib.h"
 #include "array.h"
+#include "write-full.h"
 #include "test-common.h"
 #include "coi-block.h"
 #include "coi-policy.h"
+
+#include <fcntl.h>
+#include <unistd.h>
 
 static void test_coi_block_entry_verify(void)
 {
@@ -39,12 +43,29 @@ static void test_coi_block_entry_verify(void)
 		{ "x@EXAMPLE.org", "lowercase" },
 		{ "\xc3\x84lice@example.org", "lowercase" },
 		{ "\xff@example.org", "UTF-8" },
+		/* both IDNA forms are entries: senders match in both */
+		{ "@xn--mnchen-3ya.example", NULL },
+		{ "x@m\xc3\xbcnchen.example", NULL },
+		{ "@XN--mnchen-3ya.example", "lowercase" },
+		{ "spammer+tag@example.org", NULL },
+		/* no sender's address normalizes to a trailing dot */
+		{ "@spam.example.", "invalid domain" },
+		{ "@spam.example..", "invalid domain" },
 	};
-	const char *error;
+	const char *error, *longest;
 	unsigned int i;
 	int ret;
 
 	test_begin("coi block entry verify");
+	/* RFC 5321's longest address, and one octet more */
+	longest = t_strconcat(t_strndup("llllllllllllllllllllllllllllllllllll"
+		"llllllllllllllllllllllllllll", 64), "@", t_strndup(
+		t_strdup_printf("%0189d.example", 0), 189), NULL);
+	test_assert(strlen(longest) == COI_BLOCK_ENTRY_MAX_LEN);
+	test_assert(coi_block_entry_verify(longest, &error) == 0);
+	test_assert(coi_block_entry_verify(t_strconcat("l", longest, NULL),
+					   &error) < 0 &&
+		    strstr(error, "too long") != NULL);
 	for (i = 0; i < N_ELEMENTS(tests); i++) {
 		error = NULL;
 		ret = coi_block_entry_verify(tests[i].entry, &error);
@@ -69,6 +90,10 @@ static void test_coi_block_entry_normalize(void)
 		{ "\xc3\x84LICE@example.org", "\xc3\xa4lice@example.org" },
 		{ "nodomain", NULL },
 		{ "@\xff", NULL },
+		{ "@Spam.Example.", "@spam.example" },
+		{ "<Spammer@example.org.>", "spammer@example.org" },
+		{ "@M\xc3\x9cNCHEN.example", "@m\xc3\xbcnchen.example" },
+		{ "@.", NULL },
 	};
 	unsigned int i;
 
@@ -88,6 +113,9 @@ static void test_coi_block_entries(void)
 	coi_block_entries("a@example.org", &entry, &domain);
 	test_assert_strcmp(entry, "a@example.org");
 	test_assert_strcmp(domain, "@example.org");
+	coi_block_entries("@example.org", &entry, &domain);
+	test_assert_strcmp(entry, "@example.org");
+	test_assert(domain == NULL);
 	test_end();
 }
 
@@ -123,6 +151,42 @@ static void test_coi_policy_parse(void)
 	pool_unref(&pool);
 }
 
+static void test_coi_policy_check(void)
+{
+	static const struct {
+		const char *sender, *entry;
+	} tests[] = {
+		{ "spammer@example.org", "spammer@example.org" },
+		{ "spammer+tag@example.org", "spammer@example.org" },
+		{ "x@spam.example", "@spam.example" },
+		{ "x@xn--mnchen-3ya.example", "@m\xc3\xbcnchen.example" },
+		{ "friend@example.org", NULL },
+		{ "x@sub.spam.example", NULL },
+	};
+	const char *policy = "Spammer@Example.ORG\n@spam.example.\n"
+		"@M\xc3\x9cNCHEN.example\n";
+	const char *path = ".test-coi-block-policy", *entry, *error;
+	unsigned int i;
+	int fd, ret;
+
+	test_begin("coi policy check");
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	test_assert(fd != -1);
+	if (fd != -1) {
+		test_assert(write_full(fd, policy, strlen(policy)) == 0);
+		i_close_fd(&fd);
+	}
+	for (i = 0; i < N_ELEMENTS(tests); i++) {
+		ret = coi_policy_check(path, NULL, ".", &tests[i].sender, 1,
+				       &entry, &error);
+		test_assert_idx(ret == (tests[i].entry == NULL ? 0 : 1), i);
+		test_assert_strcmp_idx(entry, tests[i].entry, i);
+	}
+	i_unlink(path);
+	coi_policy_deinit();
+	test_end();
+}
+
 static void test_coi_policy_action(void)
 {
 	enum coi_policy_action action;
@@ -148,6 +212,7 @@ int main(void)
 		test_coi_block_entry_normalize,
 		test_coi_block_entries,
 		test_coi_policy_parse,
+		test_coi_policy_check,
 		test_coi_policy_action,
 		NULL
 	};
