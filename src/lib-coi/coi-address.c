@@ -173,9 +173,19 @@ const char *coi_address_from_header(const char *value)
 
 const char *coi_address_from_smtp(const struct smtp_address *address)
 {
-	if (address == NULL || address->localpart == NULL)
+	const char *at;
+
+	if (address == NULL)
 		return NULL;
-	return coi_address_normalize(address->localpart, address->domain);
+	if (address->localpart != NULL)
+		return coi_address_normalize(address->localpart,
+					     address->domain);
+	/* A broken path that lmtp let through as <> (its parser refuses
+	   "x@spam.example." for one): the raw text is all there is of the
+	   sender, and is good enough to look up. */
+	if (address->raw == NULL || (at = strrchr(address->raw, '@')) == NULL)
+		return NULL;
+	return coi_address_normalize(t_strdup_until(address->raw, at), at + 1);
 }
 
 /*

@@ -54,7 +54,8 @@ bool coi_address_hash_parse(const char *value, const char **hash_r);
    none usable (group syntax, no domain, broken). */
 const char *coi_address_from_header(const char *value);
 
-/* The envelope sender, normalized; NULL for the null sender <>. */
+/* The envelope sender, normalized; NULL for the null sender <>. A broken
+   path (lmtp's mail_path_allow_broken) is taken from its raw text. */
 const char *coi_address_from_smtp(const struct smtp_address *address);
 
 /* Start an empty sender list on the data stack. */

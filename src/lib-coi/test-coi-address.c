@@ -136,6 +136,11 @@ static void test_coi_address_from_smtp(void)
 	smtp_address_init(&addr, NULL, NULL);
 	test_assert(coi_address_from_smtp(&addr) == NULL);
 	test_assert(coi_address_from_smtp(NULL) == NULL);
+	/* broken, as smtp_address_parse_path() leaves it */
+	addr.raw = "X@Spam.Example.";
+	test_assert_strcmp(coi_address_from_smtp(&addr), "x@spam.example");
+	addr.raw = "";
+	test_assert(coi_address_from_smtp(&addr) == NULL);
 	test_end();
 }
 
