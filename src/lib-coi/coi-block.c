@@ -11,112 +11,25 @@
 #include "coi-config.h"
 #include "coi-block.h"
 
-#define COI_BLOCK_ENTRY_MAX_LEN 320
-
 /* Our own iterations of the list must not call coi_attr_blocked_iter() (it
    would recurse, and Dovecot dedups extra keys in O(n^2)). */
 static bool coi_block_iterating = FALSE;
 
-static bool coi_block_name_char_ok(char c)
-{
-	return (unsigned char)c > 0x20 && c != 0x7f && c != '/' &&
-		c != '*' && c != '%' && c != '"';
-}
-
-int coi_block_entry_verify(const char *entry, const char **error_r)
-{
-	const char *at, *p, *normalized;
-
-	if (*entry == '\0') {
-		*error_r = "empty address";
-		return -1;
-	}
-	if (strlen(entry) > COI_BLOCK_ENTRY_MAX_LEN) {
-		*error_r = "address too long";
-		return -1;
-	}
-	at = strrchr(entry, '@');
-	if (at == NULL || at[1] == '\0') {
-		*error_r = "not an address (local@domain) or @domain";
-		return -1;
-	}
-	for (p = entry; *p != '\0'; p++) {
-		if (!coi_block_name_char_ok(*p) || (*p == '@' && p != at)) {
-			*error_r = "not an address (local@domain) or @domain";
-			return -1;
-		}
-	}
-	/* coi_block_entry_normalize() (doveadm, the policy file) strips
-	   these from both ends ("<a@b>"): such an entry could never be named
-	   there, and no sender's address normalizes to it. */
-	if (entry[0] == '<' || entry[0] == '>' ||
-	    p[-1] == '<' || p[-1] == '>') {
-		*error_r = "not an address (local@domain) or @domain";
-		return -1;
-	}
-	if (at[1] == '.' || p[-1] == '.' || strstr(at, "..") != NULL) {
-		*error_r = "invalid domain";
-		return -1;
-	}
-	/* The key must be what a sender's address normalizes to, or it
-	   could never match. */
-	normalized = coi_address_normalize(at == entry ? "x" :
-					   t_strdup_until(entry, at), at + 1);
-	if (normalized == NULL) {
-		*error_r = "not valid UTF-8";
-		return -1;
-	}
-	if (strcmp(at == entry ? normalized + 1 : normalized, entry) != 0) {
-		*error_r = "not in lowercase";
-		return -1;
-	}
-	return 0;
-}
-
-const char *coi_block_entry_normalize(const char *input)
-{
-	const char *at, *domain;
-
-	input = t_str_trim(input, " \t<>");
-	at = strrchr(input, '@');
-	if (at == NULL)
-		return NULL;
-	if (at == input) {
-		/* "@domain": normalize the domain as an address would be */
-		domain = coi_address_normalize("x", at + 1);
-		return domain == NULL ? NULL : domain + 1;
-	}
-	return coi_address_normalize(t_strdup_until(input, at), at + 1);
-}
-
-void coi_block_entries(const char *address, const char **entry_r,
-		       const char **domain_entry_r)
-{
-	const char *at = strrchr(address, '@');
-
-	*entry_r = address;
-	*domain_entry_r = at == NULL ? NULL : at;
-}
-
 void coi_block_lookup_keys(const char *const *addresses, unsigned int count,
 			   ARRAY_TYPE(const_string) *keys)
 {
-	const char *entries[2], *key;
-	unsigned int i, j;
+	ARRAY_TYPE(const_string) entries;
+	const char *entry, *key;
+	unsigned int i;
 
+	t_array_init(&entries, count * 3);
 	for (i = 0; i < count; i++) {
-		if (addresses[i] == NULL ||
-		    (i > 0 && addresses[0] != NULL &&
-		     strcmp(addresses[i], addresses[0]) == 0))
-			continue;
-		coi_block_entries(addresses[i], &entries[0], &entries[1]);
-		for (j = 0; j < N_ELEMENTS(entries); j++) {
-			if (entries[j] == NULL)
-				continue;
-			key = t_strconcat(COI_ATTR_BLOCKED_PREFIX, entries[j],
-					  NULL);
-			array_push_back(keys, &key);
-		}
+		if (addresses[i] != NULL)
+			coi_address_block_candidates(addresses[i], &entries);
+	}
+	array_foreach_elem(&entries, entry) {
+		key = t_strconcat(COI_ATTR_BLOCKED_PREFIX, entry, NULL);
+		array_push_back(keys, &key);
 	}
 }
 

@@ -2,6 +2,7 @@
 #define COI_BLOCK_H
 
 #include "coi-common.h"
+#include "coi-address.h"
 
 struct coi_attrs;
 struct coi_user;
@@ -13,21 +14,6 @@ struct coi_user;
 #define COI_METADATA_PRIVATE_BLOCKED "/private/"COI_METADATA_BLOCKED
 #define COI_ATTR_BLOCKED_PREFIX \
 	MAILBOX_ATTRIBUTE_PREFIX_DOVECOT_PVT_SERVER COI_METADATA_BLOCKED "/"
-
-/* Check an entry name below blocked/ (what the client wrote after the
-   prefix): a normalized address "local@domain", or "@domain". Returns 0,
-   or -1 with error_r fit for the client. */
-int coi_block_entry_verify(const char *entry, const char **error_r);
-
-/* Normalize what an admin wrote ("User@Example.ORG", "<user@x>",
-   "@Example.ORG") into an entry; NULL if it is not an address or @domain
-   (or not UTF-8). The result still needs coi_block_entry_verify(). */
-const char *coi_block_entry_normalize(const char *input);
-
-/* The entries that would block address (normalized): itself and its
-   "@domain". */
-void coi_block_entries(const char *address, const char **entry_r,
-		       const char **domain_entry_r);
 
 /* Look up the normalized sender addresses (NULL-terminated; NULLs inside
    are skipped up to count) in the user's block list (the INBOX's attributes).

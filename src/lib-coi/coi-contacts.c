@@ -417,17 +417,25 @@ int coi_contacts_rebuild(struct coi_user *cuser)
 int coi_contacts_lookup_keys(const char *const *senders, unsigned int count,
 			     ARRAY_TYPE(const_string) *keys)
 {
-	const char *key = COI_CONTACTS_ATTR_MARKER, *hash;
+	ARRAY_TYPE(const_string) entries;
+	const char *key = COI_CONTACTS_ATTR_MARKER, *entry, *hash;
 	unsigned int i;
 	int ret = 0;
 
 	array_push_back(keys, &key);
+	/* The block list's candidates without the "@domain" ones: the
+	   address's own COI-From-Hash, and those of its +detail base and
+	   its other IDNA form, so that a blocked contact is not escaped
+	   the ways a block entry is not. */
+	t_array_init(&entries, count * 3);
 	for (i = 0; i < count; i++) {
-		if (senders[i] == NULL ||
-		    (i > 0 && senders[0] != NULL &&
-		     strcmp(senders[i], senders[0]) == 0))
+		if (senders[i] != NULL)
+			coi_address_block_candidates(senders[i], &entries);
+	}
+	array_foreach_elem(&entries, entry) {
+		if (entry[0] == '@')
 			continue;
-		if ((hash = coi_address_hash(senders[i])) == NULL) {
+		if ((hash = coi_address_hash(entry)) == NULL) {
 			ret = -1;
 			continue;
 		}

@@ -31,10 +31,12 @@ int coi_deliver_get_headers(struct mail *mail,
 	struct message_header_line *hdr;
 	struct message_size hdr_size;
 	struct istream *input;
-	unsigned int i, found = 0;
+	const char *value;
+	unsigned int i;
 	int ret;
 
 	i_zero(headers_r);
+	t_array_init(&headers_r->from_all, 2);
 	/* One pass over the header block, whatever index-mail has cached:
 	   asking it for each field can parse the header again per field. */
 	if (mail_get_hdr_stream(mail, &hdr_size, &input) < 0)
@@ -42,25 +44,32 @@ int coi_deliver_get_headers(struct mail *mail,
 	parser = message_parse_header_init(input, NULL,
 		MESSAGE_HEADER_PARSER_FLAG_SKIP_INITIAL_LWSP |
 		MESSAGE_HEADER_PARSER_FLAG_CLEAN_ONELINE);
-	while (found < N_ELEMENTS(values) &&
-	       (ret = message_parse_header_next(parser, &hdr)) > 0) {
+	/* every From instance is a sender to check: the whole header block
+	   is read */
+	while ((ret = message_parse_header_next(parser, &hdr)) > 0) {
 		if (hdr->eoh)
 			break;
 		for (i = 0; i < N_ELEMENTS(values); i++) {
 			if (strcasecmp(hdr->name, coi_detect_header_names[i]) == 0)
 				break;
 		}
-		/* only the first instance of each counts */
-		if (i == N_ELEMENTS(values) || *values[i] != NULL)
+		/* only the first instance of each counts, but all of From */
+		if (i == N_ELEMENTS(values) ||
+		    (values[i] == &headers_r->from ?
+		     array_count(&headers_r->from_all) >= COI_SENDERS_MAX :
+		     *values[i] != NULL))
 			continue;
 		if (hdr->continues) {
 			hdr->use_full_value = TRUE;
 			continue;
 		}
 		/* NULs become U+FFFD, as in mail_get_first_header() */
-		*values[i] = message_header_strdup(pool_datastack_create(),
+		value = message_header_strdup(pool_datastack_create(),
 			hdr->full_value, hdr->full_value_len);
-		found++;
+		if (values[i] == &headers_r->from)
+			array_push_back(&headers_r->from_all, &value);
+		if (*values[i] == NULL)
+			*values[i] = value;
 	}
 	message_parse_header_deinit(&parser);
 	if (input->stream_errno != 0) {
@@ -233,6 +242,27 @@ coi_deliver_block_check(struct coi_user *cuser, struct coi_delivery *delivery,
 	}
 }
 
+/* The senders to check: the envelope's, then every address of every From
+   header, normalized and deduplicated (see coi_senders_add_from()). */
+static const char *const *
+coi_deliver_senders(const struct coi_detect_headers *headers,
+		    const struct smtp_address *mail_from,
+		    unsigned int *count_r)
+{
+	struct coi_senders senders;
+	const char *value;
+
+	coi_senders_init(&senders);
+	coi_senders_add_smtp(&senders, mail_from);
+	if (headers != NULL && array_is_created(&headers->from_all)) {
+		array_foreach_elem(&headers->from_all, value)
+			coi_senders_add_from(&senders, value);
+	} else if (headers != NULL) {
+		coi_senders_add_from(&senders, headers->from);
+	}
+	return coi_senders_get(&senders, count_r);
+}
+
 void coi_deliver_begin(struct coi_user *cuser,
 		       const struct coi_detect_headers *headers,
 		       const struct smtp_address *mail_from,
@@ -245,19 +275,17 @@ void coi_deliver_begin(struct coi_user *cuser,
 	struct mailbox *inbox;
 	struct coi_attrs attrs;
 	ARRAY_TYPE(const_string) keys;
-	const char *senders[2];
+	const char *const *senders;
+	unsigned int sender_count;
 
 	delivery = p_new(cuser->user->pool, struct coi_delivery, 1);
 	delivery->default_mailbox = *default_mailbox;
 	cuser->delivery = delivery;
 
-	senders[0] = coi_address_from_smtp(mail_from);
-	senders[1] = headers == NULL ? NULL :
-		coi_address_from_header(headers->from);
-	if ((senders[0] != NULL || senders[1] != NULL) &&
-	    !cuser->policy_checked) {
+	senders = coi_deliver_senders(headers, mail_from, &sender_count);
+	if (sender_count > 0 && !cuser->policy_checked) {
 		coi_deliver_policy_check(cuser, delivery, senders,
-					 N_ELEMENTS(senders));
+					 sender_count);
 		if (delivery->policy_error != NULL ||
 		    (delivery->policy_entry != NULL &&
 		     delivery->blocked_by == NULL))
@@ -272,18 +300,16 @@ void coi_deliver_begin(struct coi_user *cuser,
 	array_push_back(&keys, &config_keys[0]);
 	array_push_back(&keys, &config_keys[1]);
 	if (delivery->blocked_by == NULL) {
-		coi_block_lookup_keys(senders, N_ELEMENTS(senders), &keys);
+		coi_block_lookup_keys(senders, sender_count, &keys);
 		/* a hash that fails is reported by coi_contacts_lookup() */
-		(void)coi_contacts_lookup_keys(senders, N_ELEMENTS(senders),
-					       &keys);
+		(void)coi_contacts_lookup_keys(senders, sender_count, &keys);
 	}
 	coi_attrs_prefetch(&attrs, &keys);
 
 	/* Blocks hold whether or not the user enabled COI. */
-	if (delivery->blocked_by == NULL &&
-	    (senders[0] != NULL || senders[1] != NULL)) {
+	if (delivery->blocked_by == NULL && sender_count > 0) {
 		coi_deliver_block_check(cuser, delivery, &attrs, senders,
-					N_ELEMENTS(senders));
+					sender_count);
 	}
 	if (delivery->blocked_by == NULL &&
 	    coi_config_read_attrs(cuser, &attrs, &delivery->config) == 0 &&

@@ -27,6 +27,10 @@ struct coi_detect_headers {
 	const char *in_reply_to;
 	/* not for classification: the sender, for blocking */
 	const char *from;
+	/* every From header's value in order, the first being from (at most
+	   COI_SENDERS_MAX of coi-address.h); not created if the values were
+	   not read by coi_deliver_get_headers() */
+	ARRAY_TYPE(const_string) from_all;
 };
 
 /* The header names above, NULL-terminated, for mailbox_header_lookup_init(). */

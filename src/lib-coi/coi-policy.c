@@ -5,7 +5,8 @@
 #include "str-sanitize.h"
 #include "istream.h"
 #include "dict.h"
-#include "coi-block.h"
+#include "array.h"
+#include "coi-address.h"
 #include "coi-policy.h"
 
 #include <fcntl.h>
@@ -303,8 +304,9 @@ coi_policy_check_senders(const struct coi_policy_settings *set,
 {
 	struct coi_policy_file *file = NULL;
 	struct dict *dict = NULL;
-	const char *entries[2];
-	unsigned int i, j;
+	ARRAY_TYPE(const_string) candidates;
+	const char *const *entries;
+	unsigned int i, j, entry_count;
 	int ret;
 
 	*repeated_r = FALSE;
@@ -317,12 +319,14 @@ coi_policy_check_senders(const struct coi_policy_settings *set,
 	if (file == NULL && dict == NULL)
 		return 0;
 
+	t_array_init(&candidates, 8);
 	for (i = 0; i < count; i++) {
 		if (senders[i] == NULL)
 			continue;
-		/* the one place where a sender becomes policy entries */
-		coi_block_entries(senders[i], &entries[0], &entries[1]);
-		for (j = 0; j < N_ELEMENTS(entries); j++) {
+		array_clear(&candidates);
+		coi_address_block_candidates(senders[i], &candidates);
+		entries = array_get(&candidates, &entry_count);
+		for (j = 0; j < entry_count; j++) {
 			if (entries[j] == NULL)
 				continue;
 			ret = coi_policy_lookup(file, dict, set->dict_uri,

@@ -1,6 +1,8 @@
 /* Copyright (c) 2026 dovecot-coi authors, see the included COPYING file */
 
 #include "lib.h"
+#include "array.h"
+#include "str.h"
 #include "test-common.h"
 #include "smtp-address.h"
 #include "coi-address.h"
@@ -30,6 +32,10 @@ static void test_coi_address_normalize(void)
 		{ "@[<", "\"E\"@x]", NULL },
 		{ "a@b", "example.org", "a@b@example.org" },
 		{ "alice", NULL, NULL },
+		/* the root's label: the same domain */
+		{ "Spammer", "Example.ORG.", "spammer@example.org" },
+		{ "spammer", "example.org..", "spammer@example.org" },
+		{ "spammer", ".", NULL },
 	};
 	unsigned int i;
 
@@ -130,6 +136,176 @@ static void test_coi_address_from_smtp(void)
 	smtp_address_init(&addr, NULL, NULL);
 	test_assert(coi_address_from_smtp(&addr) == NULL);
 	test_assert(coi_address_from_smtp(NULL) == NULL);
+	/* broken, as smtp_address_parse_path() leaves it */
+	addr.raw = "X@Spam.Example.";
+	test_assert_strcmp(coi_address_from_smtp(&addr), "x@spam.example");
+	addr.raw = "";
+	test_assert(coi_address_from_smtp(&addr) == NULL);
+	test_end();
+}
+
+static const char *test_repeat(const char *chr, size_t count)
+{
+	char *str = t_malloc_no0(count + 1);
+
+	memset(str, chr[0], count);
+	str[count] = '\0';
+	return str;
+}
+
+/* "a b c" for an array of strings */
+static const char *test_join(const char *const *strs, unsigned int count)
+{
+	string_t *str = t_str_new(128);
+	unsigned int i;
+
+	for (i = 0; i < count; i++) {
+		if (i > 0)
+			str_append_c(str, ' ');
+		str_append(str, strs[i]);
+	}
+	return str_c(str);
+}
+
+static void test_coi_senders(void)
+{
+	static const struct {
+		const char *from[2];
+		const char *senders;
+	} tests[] = {
+		{ { "spammer@example.org.", NULL }, "spammer@example.org" },
+		{ { "G: spammer@example.org;", NULL }, "spammer@example.org" },
+		{ { "a@good.example, Spammer <spammer@example.org>", NULL },
+		  "a@good.example spammer@example.org" },
+		{ { "a@good.example", "spammer@example.org" },
+		  "a@good.example spammer@example.org" },
+		{ { "G: a@x.example, b@y.example;, c@z.example", "H:;" },
+		  "a@x.example b@y.example c@z.example" },
+		{ { "A@X.example, a@x.example.", "a@x.example" },
+		  "a@x.example" },
+		{ { "undisclosed-recipients:;", "" }, "" },
+		{ { "\xff@example.org, b@example.org", NULL },
+		  "b@example.org" },
+		{ { NULL, NULL }, "" },
+	};
+	struct coi_senders senders;
+	struct smtp_address smtp;
+	const char *const *addresses;
+	string_t *many;
+	unsigned int i, j, count;
+
+	test_begin("coi senders");
+	for (i = 0; i < N_ELEMENTS(tests); i++) {
+		coi_senders_init(&senders);
+		for (j = 0; j < N_ELEMENTS(tests[i].from); j++)
+			coi_senders_add_from(&senders, tests[i].from[j]);
+		addresses = coi_senders_get(&senders, &count);
+		test_assert_strcmp_idx(test_join(addresses, count),
+				       tests[i].senders, i);
+	}
+
+	/* the envelope first, deduplicated against the From */
+	coi_senders_init(&senders);
+	smtp_address_init(&smtp, "X", "spam.example.");
+	coi_senders_add_smtp(&senders, &smtp);
+	coi_senders_add_smtp(&senders, NULL);
+	coi_senders_add_from(&senders, "x@spam.example, y@spam.example");
+	addresses = coi_senders_get(&senders, &count);
+	test_assert_strcmp(test_join(addresses, count),
+			   "x@spam.example y@spam.example");
+
+	/* bounded: the first COI_SENDERS_MAX only */
+	many = t_str_new(1024);
+	for (i = 0; i < COI_SENDERS_MAX + 4; i++)
+		str_printfa(many, "%sa%u@example.org", i == 0 ? "" : ", ", i);
+	coi_senders_init(&senders);
+	coi_senders_add_from(&senders, str_c(many));
+	coi_senders_add_from(&senders, "late@example.org");
+	addresses = coi_senders_get(&senders, &count);
+	test_assert(count == COI_SENDERS_MAX);
+	test_assert_strcmp(addresses[COI_SENDERS_MAX - 1], "a15@example.org");
+	test_end();
+}
+
+#define MUENCHEN_U "m\xc3\xbcnchen.example"
+#define MUENCHEN_A "xn--mnchen-3ya.example"
+
+static void test_coi_address_block_candidates(void)
+{
+	static const struct {
+		const char *address, *candidates;
+	} tests[] = {
+		{ "spammer@example.org",
+		  "spammer@example.org @example.org" },
+		{ "spammer+tag@example.org",
+		  "spammer+tag@example.org spammer@example.org @example.org" },
+		{ "a+b+c@example.org", "a+b+c@example.org a@example.org "
+		  "@example.org" },
+		/* no base: "+tag" is not an address of anyone */
+		{ "+tag@example.org", "+tag@example.org @example.org" },
+		{ "@example.org", "@example.org" },
+		{ "x@"MUENCHEN_A, "x@"MUENCHEN_A" @"MUENCHEN_A" "
+		  "x@"MUENCHEN_U" @"MUENCHEN_U },
+		{ "x@"MUENCHEN_U, "x@"MUENCHEN_U" @"MUENCHEN_U" "
+		  "x@"MUENCHEN_A" @"MUENCHEN_A },
+		{ "@"MUENCHEN_U, "@"MUENCHEN_U" @"MUENCHEN_A },
+		{ "x+y@mail."MUENCHEN_U, "x+y@mail."MUENCHEN_U" "
+		  "x@mail."MUENCHEN_U" @mail."MUENCHEN_U" "
+		  "x+y@mail."MUENCHEN_A" x@mail."MUENCHEN_A" "
+		  "@mail."MUENCHEN_A },
+		/* not punycode: matched as it is */
+		{ "x@xn--.example", "x@xn--.example @xn--.example" },
+		{ "nodomain", "" },
+		{ "x@", "" },
+	};
+	ARRAY_TYPE(const_string) entries;
+	const char *const *entry, *domain, *address;
+	unsigned int i, count;
+
+	test_begin("coi address block candidates");
+	for (i = 0; i < N_ELEMENTS(tests); i++) {
+		t_array_init(&entries, 8);
+		coi_address_block_candidates(tests[i].address, &entries);
+		entry = array_get(&entries, &count);
+		test_assert_strcmp_idx(test_join(entry, count),
+				       tests[i].candidates, i);
+	}
+
+	/* the longest address still has its key, a longer one only its
+	   domain (a From local part of 66,000 bytes must not make a key
+	   longer than the dict protocol's line) */
+	domain = t_strdup_printf("%s.example", test_repeat("d", 240));
+	address = t_strdup_printf("%s@%s", test_repeat("l",
+		COI_ADDRESS_MAX_LEN - 1 - strlen(domain)), domain);
+	test_assert(strlen(address) == COI_ADDRESS_MAX_LEN);
+	t_array_init(&entries, 8);
+	coi_address_block_candidates(address, &entries);
+	test_assert(array_count(&entries) == 2);
+	array_clear(&entries);
+	coi_address_block_candidates(t_strconcat("l", address, NULL),
+				     &entries);
+	test_assert(array_count(&entries) == 1 &&
+		    strcmp(array_idx_elem(&entries, 0),
+			   t_strconcat("@", domain, NULL)) == 0);
+	array_clear(&entries);
+	coi_address_block_candidates(t_strdup_printf("%s+x@spam.example",
+		test_repeat("a", 66000)), &entries);
+	test_assert(array_count(&entries) == 1 &&
+		    strcmp(array_idx_elem(&entries, 0), "@spam.example") == 0);
+	/* a domain no entry can name has no key at all */
+	array_clear(&entries);
+	coi_address_block_candidates(t_strdup_printf("a@%s.example",
+		test_repeat("d", COI_DOMAIN_MAX_LEN)), &entries);
+	test_assert(array_count(&entries) == 0);
+
+	/* appends, skipping what is there */
+	array_clear(&entries);
+	coi_address_block_candidates("a+x@example.org", &entries);
+	coi_address_block_candidates("a@example.org", &entries);
+	coi_address_block_candidates("b@example.org", &entries);
+	entry = array_get(&entries, &count);
+	test_assert_strcmp(test_join(entry, count), "a+x@example.org "
+			   "a@example.org @example.org b@example.org");
 	test_end();
 }
 
@@ -160,6 +336,8 @@ int main(void)
 		test_coi_address_hash,
 		test_coi_address_from_header,
 		test_coi_address_from_smtp,
+		test_coi_senders,
+		test_coi_address_block_candidates,
 		test_coi_address_deinit,
 		NULL
 	};

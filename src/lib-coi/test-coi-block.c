@@ -5,6 +5,7 @@
 #include "test-common.h"
 #include "coi-block.h"
 
+
 static void test_coi_block_entry_verify(void)
 {
 	static const struct {
@@ -38,12 +39,29 @@ static void test_coi_block_entry_verify(void)
 		{ "x@EXAMPLE.org", "lowercase" },
 		{ "\xc3\x84lice@example.org", "lowercase" },
 		{ "\xff@example.org", "UTF-8" },
+		/* both IDNA forms are entries: senders match in both */
+		{ "@xn--mnchen-3ya.example", NULL },
+		{ "x@m\xc3\xbcnchen.example", NULL },
+		{ "@XN--mnchen-3ya.example", "lowercase" },
+		{ "spammer+tag@example.org", NULL },
+		/* no sender's address normalizes to a trailing dot */
+		{ "@spam.example.", "invalid domain" },
+		{ "@spam.example..", "invalid domain" },
 	};
-	const char *error;
+	const char *error, *longest;
 	unsigned int i;
 	int ret;
 
 	test_begin("coi block entry verify");
+	/* RFC 5321's longest address, and one octet more */
+	longest = t_strconcat(t_strndup("llllllllllllllllllllllllllllllllllll"
+		"llllllllllllllllllllllllllll", 64), "@", t_strndup(
+		t_strdup_printf("%0189d.example", 0), 189), NULL);
+	test_assert(strlen(longest) == COI_BLOCK_ENTRY_MAX_LEN);
+	test_assert(coi_block_entry_verify(longest, &error) == 0);
+	test_assert(coi_block_entry_verify(t_strconcat("l", longest, NULL),
+					   &error) < 0 &&
+		    strstr(error, "too long") != NULL);
 	for (i = 0; i < N_ELEMENTS(tests); i++) {
 		error = NULL;
 		ret = coi_block_entry_verify(tests[i].entry, &error);
@@ -68,6 +86,10 @@ static void test_coi_block_entry_normalize(void)
 		{ "\xc3\x84LICE@example.org", "\xc3\xa4lice@example.org" },
 		{ "nodomain", NULL },
 		{ "@\xff", NULL },
+		{ "@Spam.Example.", "@spam.example" },
+		{ "<Spammer@example.org.>", "spammer@example.org" },
+		{ "@M\xc3\x9cNCHEN.example", "@m\xc3\xbcnchen.example" },
+		{ "@.", NULL },
 	};
 	unsigned int i;
 
@@ -87,6 +109,9 @@ static void test_coi_block_entries(void)
 	coi_block_entries("a@example.org", &entry, &domain);
 	test_assert_strcmp(entry, "a@example.org");
 	test_assert_strcmp(domain, "@example.org");
+	coi_block_entries("@example.org", &entry, &domain);
+	test_assert_strcmp(entry, "@example.org");
+	test_assert(domain == NULL);
 	test_end();
 }
 

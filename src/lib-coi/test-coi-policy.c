@@ -234,6 +234,43 @@ static void test_coi_policy_check_file(void)
 	test_end();
 }
 
+/* Every candidate entry of a sender is looked up: the +detail base and both
+   forms of an IDN domain too. */
+static void test_coi_policy_check_candidates(void)
+{
+	static const struct {
+		const char *sender, *entry;
+	} tests[] = {
+		{ "spammer@example.org", "spammer@example.org" },
+		{ "spammer+tag@example.org", "spammer@example.org" },
+		{ "x@spam.example", "@spam.example" },
+		{ "x@xn--mnchen-3ya.example", "@m\xc3\xbcnchen.example" },
+		{ "friend@example.org", NULL },
+		{ "x@sub.spam.example", NULL },
+	};
+	struct coi_policy_settings set = {
+		.path = TEST_POLICY_PATH, .dict_uri = "",
+	};
+	struct event *event = event_create(NULL);
+	const char *entry, *error;
+	unsigned int i;
+	int ret;
+
+	test_begin("coi policy check candidates");
+	test_policy_write("Spammer@Example.ORG\n@spam.example.\n"
+			  "@M\xc3\x9cNCHEN.example\n", 0);
+	for (i = 0; i < N_ELEMENTS(tests); i++) {
+		ret = coi_policy_check(event, &set, "", &tests[i].sender, 1,
+				       &entry, &error);
+		test_assert_idx(ret == (tests[i].entry == NULL ? 0 : 1), i);
+		test_assert_strcmp_idx(entry, tests[i].entry, i);
+	}
+	i_unlink(TEST_POLICY_PATH);
+	coi_policy_deinit();
+	event_unref(&event);
+	test_end();
+}
+
 /* The limits the admin guide promises. */
 static void test_coi_policy_limits(void)
 {
@@ -250,6 +287,7 @@ int main(void)
 		test_coi_policy_parse_stream,
 		test_coi_policy_parse_stream_long_line,
 		test_coi_policy_check_file,
+		test_coi_policy_check_candidates,
 		test_coi_policy_limits,
 		NULL
 	};

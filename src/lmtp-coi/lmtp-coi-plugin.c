@@ -227,20 +227,26 @@ lmtp_coi_local_deliver(struct client *client, struct lmtp_recipient *lrcpt,
 {
 	struct lmtp_coi_client *lcclient = LMTP_COI_CONTEXT(client);
 	struct coi_user *cuser = COI_USER_CONTEXT(lldctx->rcpt_user);
-	const char *senders[2], *from;
+	struct coi_senders senders;
+	const char *const *froms, *const *sender_list;
+	unsigned int sender_count;
 	int ret = 0;
 
 	if (cuser != NULL &&
 	    cuser->set.policy.action == COI_POLICY_ACTION_REJECT &&
 	    (cuser->set.policy.path[0] != '\0' ||
 	     cuser->set.policy.dict_uri[0] != '\0')) T_BEGIN {
-		senders[0] = coi_address_from_smtp(trans->mail_from);
-		senders[1] = mail_get_first_header(lldctx->src_mail, "From",
-						   &from) > 0 ?
-			coi_address_from_header(from) : NULL;
+		/* the senders coi_deliver_begin() checks: every From */
+		coi_senders_init(&senders);
+		coi_senders_add_smtp(&senders, trans->mail_from);
+		if (mail_get_headers(lldctx->src_mail, "From", &froms) > 0) {
+			for (; *froms != NULL; froms++)
+				coi_senders_add_from(&senders, *froms);
+		}
+		sender_list = coi_senders_get(&senders, &sender_count);
 		ret = lmtp_coi_policy_reject(client, lrcpt->rcpt,
 					     &cuser->set.policy,
-					     senders, N_ELEMENTS(senders));
+					     sender_list, sender_count);
 	} T_END;
 	if (ret > 0)
 		return -1;

@@ -4,12 +4,14 @@
    what an admin gives doveadm or the policy file. */
 
 #include "lib.h"
+#include "array.h"
 #include "coi-block.h"
 #include "fuzz-coi-common.h"
 
 FUZZ_BEGIN_DATA(const unsigned char *data, size_t size)
 {
 	char *input = fuzz_coi_strdup(data, size);
+	ARRAY_TYPE(const_string) candidates;
 	const char *normalized, *again, *error, *entry, *domain_entry;
 
 	normalized = coi_block_entry_normalize(input);
@@ -22,6 +24,12 @@ FUZZ_BEGIN_DATA(const unsigned char *data, size_t size)
 		/* a valid entry is its own normal form */
 		again = coi_block_entry_normalize(normalized);
 		FUZZ_CHECK(again != NULL && strcmp(again, normalized) == 0);
+		/* an entry blocks the sender it names */
+		t_array_init(&candidates, 8);
+		coi_address_block_candidates(normalized, &candidates);
+		FUZZ_CHECK(array_count(&candidates) > 0 &&
+			   strcmp(array_idx_elem(&candidates, 0),
+				  normalized) == 0);
 		if (normalized[0] != '@') {
 			coi_block_entries(normalized, &entry, &domain_entry);
 			FUZZ_CHECK(strcmp(entry, normalized) == 0);

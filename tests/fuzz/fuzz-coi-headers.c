@@ -71,6 +71,32 @@ static void check_like_storage(struct mail *mail,
 	}
 }
 
+/* Every From instance, up to COI_SENDERS_MAX, as lib-storage reads them;
+   every address of them a sender in its own normal form. */
+static void check_from_all(struct mail *mail,
+			   const struct coi_detect_headers *headers)
+{
+	struct coi_senders senders;
+	const char *const *values, *const *from_all, *const *addresses;
+	unsigned int i, count, value_count = 0;
+
+	if (mail_get_headers(mail, "From", &values) > 0)
+		value_count = str_array_length(values);
+	from_all = array_get(&headers->from_all, &count);
+	FUZZ_CHECK(count == I_MIN(value_count, COI_SENDERS_MAX));
+	FUZZ_CHECK(count == 0 || from_all[0] == headers->from);
+	coi_senders_init(&senders);
+	for (i = 0; i < count; i++) {
+		FUZZ_CHECK(strcmp(t_str_trim(from_all[i], " \t"),
+				  t_str_trim(unfold(values[i]), " \t")) == 0);
+		coi_senders_add_from(&senders, from_all[i]);
+	}
+	addresses = coi_senders_get(&senders, &count);
+	FUZZ_CHECK(count <= COI_SENDERS_MAX);
+	for (i = 0; i < count; i++)
+		FUZZ_CHECK(strrchr(addresses[i], '@') != NULL);
+}
+
 FUZZ_BEGIN_DATA(const unsigned char *data, size_t size)
 {
 	struct mail *mail = fuzz_coi_mail(data, size);
@@ -80,6 +106,7 @@ FUZZ_BEGIN_DATA(const unsigned char *data, size_t size)
 
 	FUZZ_CHECK(coi_deliver_get_headers(mail, &headers) == 0);
 	check_like_storage(mail, &headers);
+	check_from_all(mail, &headers);
 	reason = coi_detect_headers(&headers);
 	FUZZ_CHECK((headers.chat_version != NULL) ==
 		   (reason == COI_CHAT_REASON_CHAT_VERSION));

@@ -265,6 +265,66 @@ def test_addresses_not_logged_above_debug(server, user):
         r"(Info|Warning|Error): .*private-person")
 
 
+# -- bypasses: every sender address, normalized once ---------------------------
+
+@pytest.mark.parametrize("entry,sender,from_hdr", [
+    ("spammer@example.org", "friend@example.org", "spammer@example.org."),
+    ("spammer@example.org", "friend@example.org",
+     "Spammer <spammer@example.org.>"),
+    ("spammer@example.org", "friend@example.org", "G: spammer@example.org;"),
+    ("spammer@example.org", "friend@example.org",
+     "a@good.example, spammer@example.org"),
+    ("spammer@example.org", "friend@example.org", "spammer+tag@example.org"),
+    ("spammer@example.org", "spammer+tag@example.org", "friend@example.org"),
+    ("spammer+tag@example.org", "friend@example.org",
+     "spammer+tag@example.org"),
+    ("@example.org", "friend@good.example", "spammer+tag@example.org"),
+    ("@spam.example", "x@spam.example.", "friend@example.org"),
+    ("@spam.example", "friend@example.org", "x@SPAM.example."),
+    ("@xn--mnchen-3ya.example", "friend@example.org", "x@m\u00fcnchen.example"),
+    ("@xn--mnchen-3ya.example", "friend@example.org",
+     "x@xn--MNCHEN-3ya.example"),
+])
+def test_bypasses_are_blocked(server, user, entry, sender, from_hdr):
+    block(server, user, entry)
+    msgid, msg = make_message(sender=from_hdr)
+    deliver(server, user, msg, sender=sender)
+    assert where(server, user, msgid) == [("Blocked", set())]
+
+
+def test_second_from_header_is_a_sender(server, user):
+    block(server, user, "spammer@example.org")
+    msgid, msg = make_message(sender="friend@example.org",
+                              extra_headers=["From: spammer@example.org"])
+    deliver(server, user, msg, sender="friend@example.org")
+    assert where(server, user, msgid) == [("Blocked", set())]
+
+
+def test_overlong_local_part_still_matches_its_domain(server, user):
+    """66,000 bytes of local part: no address key is made (it would exceed
+    the dict protocol's line), but the @domain is checked."""
+    block(server, user, "@spam.example")
+    local = "a" * 66000
+    msgid, msg = make_message(sender=f"{local}@spam.example")
+    deliver(server, user, msg, sender="friend@example.org")
+    assert where(server, user, msgid) == [("Blocked", set())]
+    # not blocked, and no error either
+    msgid, msg = make_message(sender=f"{local}@good.example")
+    deliver(server, user, msg, sender="friend@example.org")
+    assert where(server, user, msgid) == [("INBOX", set())]
+    assert not server.log_lines_matching(r"Failed to read the block list")
+
+
+def test_similar_addresses_still_not_blocked(server, user):
+    block(server, user, "spammer@example.org", "@xn--mnchen-3ya.example")
+    for from_hdr in ("spammertag@example.org", "spammer-tag@example.org",
+                     "tag+spammer@example.org", "x@m\u00fcnchen.example.org",
+                     "x@xn--mnchen-3ya.example.org"):
+        msgid, msg = make_message(sender=from_hdr)
+        deliver(server, user, msg, sender="friend@example.org")
+        assert where(server, user, msgid) == [("INBOX", set())], from_hdr
+
+
 # -- contacts (client spec: COI-Blocked, COI-From-Hash) -------------------------
 
 def from_hash(address):
@@ -302,6 +362,19 @@ def test_blocked_contact_blocks_every_address(server, user):
     msgid, msg = make_message(sender="friend@example.org")
     deliver(server, user, msg, sender="friend@example.org")
     assert where(server, user, msgid) == [("INBOX", set())]
+
+
+def test_blocked_contact_is_not_escaped(server, user):
+    """A contact's COI-From-Hash matches the sender's +detail base and the
+    trailing-dot form, as block entries do."""
+    enable_coi(server, user, "active")
+    index_contacts(server, user)
+    append_contact(server, user, contact(["spammer@example.org"]))
+    for from_hdr in ("spammer+tag@example.org", "spammer@example.org.",
+                     "G: friend@example.org, spammer@example.org;"):
+        msgid, msg = make_message(chat_version="1.0", sender=from_hdr)
+        deliver(server, user, msg, sender="friend@example.org")
+        assert where(server, user, msgid) == [("Blocked", set())], from_hdr
 
 
 def test_unblocked_contact_blocks_nobody(server, user):
@@ -458,6 +531,22 @@ def test_doveadm_add_list_check_remove(server, user, doveadm_plugin):
     msgid, msg = make_message(sender="x@example.net")
     deliver(server, user, msg, sender="x@example.net")
     assert where(server, user, msgid) == [("Blocked", set())]
+
+
+def test_doveadm_unicode_domain_blocks_xn_sender(server, user,
+                                                doveadm_plugin):
+    """METADATA takes only ASCII entry names, doveadm takes Unicode: each
+    form blocks senders of the other."""
+    code, out, err = doveadm_block(server, "add", "-u", user,
+                                   "@M\u00dcNCHEN.example")
+    assert code == 0, err
+    msgid, msg = make_message(sender="friend@example.org")
+    deliver(server, user, msg, sender="x@xn--mnchen-3ya.example")
+    assert where(server, user, msgid) == [("Blocked", set())]
+    code, out, err = doveadm_block(server, "check", "-u", user,
+                                   "x+y@xn--mnchen-3ya.example.")
+    assert out.splitlines()[1:] == [
+        "x+y@xn--mnchen-3ya.example\tyes\t@m\u00fcnchen.example"], out
 
 
 def test_doveadm_check_names_contact(server, user, doveadm_plugin):
