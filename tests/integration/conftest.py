@@ -60,6 +60,8 @@ def no_sanitizer_reports():
 
 
 def pytest_sessionfinish(session, exitstatus):
+    # the session's PostgreSQL, if a test started it
+    harness.stop_postgresql()
     if not harness.SANITIZE:
         return
     time.sleep(0.5)     # the last servers' processes may still be exiting
