@@ -25,6 +25,11 @@ SQL = ("sqlite", "postgresql")
 # over 0 fails on a SQL attribute dict, with or without COI.
 DEPTH_ON_SQL = ("dict-sql 2.3: Key continues past the matched pattern "
                 "priv/$/$ (docs/sql-dict.md)")
+# Dovecot 2.3.19's SQLite driver fails a command that changes /private
+# and /shared attributes in one go, which every mailbox DELETE does
+# (docs/sql-dict.md, SQLite).
+SQLITE_BOTH = ("SQLite: Dict shared transaction commit failed: sql dict: "
+               "commit failed: not an error (docs/sql-dict.md)")
 
 
 @pytest.fixture
@@ -54,15 +59,21 @@ def metadata(untagged):
     return out
 
 
-def sql_limit(request, backend_server):
-    if backend_server.backend in SQL:
-        request.applymarker(pytest.mark.xfail(strict=True,
-                                              reason=DEPTH_ON_SQL))
+def sql_limit(request, backend_server, backends=SQL, reason=DEPTH_ON_SQL):
+    """An expected failure on these backends: Dovecot's, not COI's, and
+    documented. strict: once it passes, the mark must go."""
+    if backend_server.backend in backends:
+        request.applymarker(pytest.mark.xfail(strict=True, reason=reason))
+
+
+def sqlite_limit(request, backend_server):
+    sql_limit(request, backend_server, ("sqlite",), SQLITE_BOTH)
 
 
 # -- mailboxes --------------------------------------------------------------
 
-def test_create_rename_delete(conn):
+def test_create_rename_delete(request, backend_server, conn):
+    sqlite_limit(request, backend_server)
     assert ok(conn, 'CREATE "Foo"') == []
     assert ok(conn, 'RENAME "Foo" "Bar"') == []
     assert ok(conn, 'DELETE "Bar"') == []
@@ -70,7 +81,8 @@ def test_create_rename_delete(conn):
     assert status == "NO" and "doesn't exist" in text, text
 
 
-def test_delete_chats_disables_coi(conn):
+def test_delete_chats_disables_coi(request, backend_server, conn):
+    sqlite_limit(request, backend_server)
     assert ok(conn, 'DELETE "COI/Chats"') == []
     assert metadata(ok(conn, f'GETMETADATA "" {COI_CONFIG}/enabled')) == \
         {f"{COI_CONFIG}/enabled": None}
@@ -80,7 +92,8 @@ def test_delete_chats_disables_coi(conn):
         {f"{COI_CONFIG}/enabled": "yes"}
 
 
-def test_delete_of_a_mailbox_with_metadata(conn):
+def test_delete_of_a_mailbox_with_metadata(request, backend_server, conn):
+    sqlite_limit(request, backend_server)
     assert ok(conn, 'CREATE "Foo"') == []
     assert ok(conn, 'SETMETADATA "Foo" (/private/comment "mine" '
                     '/shared/comment "ours")') == []
@@ -137,9 +150,10 @@ def test_depth(request, backend_server, conn, mailbox, depth):
                              f'{top}')) == want[depth]
 
 
-def test_maxsize(conn):
+def test_maxsize(request, backend_server, conn):
     """RFC 5464 4.2.1: a longer value is left out, and the tagged OK says
     how long the longest one was."""
+    sqlite_limit(request, backend_server)
     assert ok(conn, 'SETMETADATA "INBOX" (/private/comment "0123456789" '
                     '/shared/comment "abc")') == []
     status, text, untagged = imap_command(
