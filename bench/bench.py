@@ -152,7 +152,7 @@ def bench_server(config, users, extra_conf=""):
     return DovecotServer(users=users, plugin_paths=plugins,
                          imap_mail_plugins="imap_coi" if coi else "",
                          lmtp_mail_plugins=lmtp, plugin_settings=settings,
-                         attribute_dict="sqlite", extra_conf=extra_conf)
+                         backend="sqlite", extra_conf=extra_conf)
 
 
 def prepare(server, config, users, blocks=True):
@@ -192,28 +192,16 @@ def enable_all(server, users):
                        "COI/Chats", "COI/Contacts")
     if r.returncode != 0:
         raise RuntimeError(f"doveadm mailbox create: {r.stderr}")
-    guids = inbox_guids(server)
     with sqlite3.connect(server.sqlite_db) as db:
         rows = db.execute("SELECT name, value FROM coi_config WHERE "
                           "username = ?", (users[0],)).fetchall()
         if sorted(rows) != [("enabled", "yes"),
                             ("message-filter", "active")]:
             raise RuntimeError(f"enabling over IMAP wrote {rows}")
-        db.executemany("INSERT INTO coi_config (username, guid, name, "
-                       "value) VALUES (?, ?, ?, ?)",
-                       [(u, guids[u], name, value) for u in rest
+        db.executemany("INSERT INTO coi_config (username, name, value) "
+                       "VALUES (?, ?, ?)",
+                       [(u, name, value) for u in rest
                         for name, value in rows])
-
-
-def inbox_guids(server):
-    r = server.doveadm("-f", "tab", "mailbox", "status", "-A", "guid",
-                       "INBOX")
-    if r.returncode != 0:
-        raise RuntimeError(f"doveadm mailbox status: {r.stderr}")
-    # Username, mailbox, guid
-    return {cols[0]: cols[-1] for cols in
-            (line.split("\t") for line in r.stdout.splitlines()[1:])
-            if len(cols) >= 3}
 
 
 def populate_blocks(server, users):
@@ -223,22 +211,20 @@ def populate_blocks(server, users):
     Delivery then reads only these rows (it never reads the Contacts
     folder while the marker is there), so the bench does not write 10,000
     contact messages per user."""
-    guids = inbox_guids(server)
     hashes = [hashlib.sha3_256(f"contact{i}@example.com".encode())
               .hexdigest() for i in range(BLOCKED_CONTACTS)]
     entries = [f"blocked{i}@example.net" for i in range(BLOCKED_ENTRIES)]
     with sqlite3.connect(server.sqlite_db) as db:
         for user in users:
-            guid = guids[user]
             db.executemany(
-                "INSERT INTO coi_blocked (username, guid, entry, value) "
-                "VALUES (?, ?, ?, 'yes')", [(user, guid, e) for e in entries])
+                "INSERT INTO coi_blocked (username, entry, value) "
+                "VALUES (?, ?, 'yes')", [(user, e) for e in entries])
             db.executemany(
-                "INSERT INTO coi_blocked_hash (username, guid, hash, value) "
-                "VALUES (?, ?, ?, ?)",
-                [(user, guid, h, f"contact{i}") for i, h in enumerate(hashes)])
-            db.execute("INSERT INTO coi_blocked_hash_indexed (username, "
-                       "guid, value) VALUES (?, ?, '1')", (user, guid))
+                "INSERT INTO coi_contact (username, hash, value) "
+                "VALUES (?, ?, ?)",
+                [(user, h, f"contact{i}") for i, h in enumerate(hashes)])
+            db.execute("INSERT INTO coi_config (username, name, value) "
+                       "VALUES (?, 'contacts-indexed', '1')", (user,))
 
 
 def log_errors(server):

@@ -45,6 +45,33 @@ def user(server):
     return server.free_users.pop(0)
 
 
+# The backends the config, blocking and thread tests run on: every one
+# the docs offer (harness.BACKENDS). COI_BACKENDS=sqlite,postgresql (say)
+# narrows a run by hand.
+TEST_BACKENDS = [b for b in os.environ.get(
+    "COI_BACKENDS", ",".join(harness.BACKENDS)).split(",") if b]
+
+
+@pytest.fixture(scope="module", params=TEST_BACKENDS)
+def backend_server(request):
+    """A COI server per module and backend, for the tests whose subject is
+    COI's state (config, block list, thread index): they run once per
+    backend. The module's USERS (names, or dicts with userdb fields) are
+    its users; the plain names are handed out by backend_user."""
+    users = getattr(request.module, "USERS", [f"u{i}" for i in range(40)])
+    with coi_server(users=users, backend=request.param,
+                    imap_metadata=getattr(request.module, "IMAP_METADATA",
+                                          False)) as s:
+        s.free_users = [u for u in users if isinstance(u, str)]
+        yield s
+
+
+@pytest.fixture
+def backend_user(backend_server):
+    """A user nobody has touched yet in backend_server."""
+    return backend_server.free_users.pop(0)
+
+
 # -- COI_SANITIZE=1: any sanitizer report fails the suite ---------------------
 
 @pytest.fixture(autouse=True)
@@ -60,6 +87,8 @@ def no_sanitizer_reports():
 
 
 def pytest_sessionfinish(session, exitstatus):
+    # the session's PostgreSQL, if a test started it
+    harness.stop_postgresql()
     if not harness.SANITIZE:
         return
     time.sleep(0.5)     # the last servers' processes may still be exiting

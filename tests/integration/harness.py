@@ -15,6 +15,7 @@ To extend it for a feature (Sieve, quota, a SQL dict), pass settings in
 `plugin_settings`, per-protocol plugins in `imap_mail_plugins` /
 `lmtp_mail_plugins`, and anything else as raw text in `extra_conf`.
 """
+import atexit
 import contextlib
 import imaplib
 import os
@@ -180,9 +181,18 @@ class DovecotServer:
                  imap_mail_plugins="", lmtp_mail_plugins="",
                  plugin_settings=None, extra_conf="", namespace_prefix="",
                  namespace_separator="/", imap_metadata=False,
-                 attribute_dict="file:%h/dovecot-attributes",
-                 mail_debug=False, password="secret"):
-        """users: names, or dicts {"name":, "fields": {userdb extra}}."""
+                 backend="file", attribute_dict="file:%h/dovecot-attributes",
+                 pg_database=None, mail_debug=False, password="secret"):
+        """users: names, or dicts {"name":, "fields": {userdb extra}}.
+
+        backend: where the attributes and COI's state are kept, one of
+        BACKENDS (see _backend_conf()). attribute_dict: for "file", the
+        mail_attribute_dict URI (None: none at all). pg_database: for
+        "postgresql", an existing database (from
+        postgresql().create_database()) to share with another server;
+        by default each server gets a fresh one."""
+        if backend not in BACKENDS:
+            raise ValueError(f"backend {backend!r} is not one of {BACKENDS}")
         self.users = [u if isinstance(u, dict) else {"name": u}
                       for u in users]
         self.password = password
@@ -195,7 +205,10 @@ class DovecotServer:
         self.namespace_prefix = namespace_prefix
         self.namespace_separator = namespace_separator
         self.imap_metadata = imap_metadata
+        self.backend = backend
         self.attribute_dict = attribute_dict
+        self.pg_database = pg_database
+        self.sqlite_db = None
         self.mail_debug = mail_debug
         self.dir = None
         self.proc = None
@@ -282,11 +295,7 @@ service lmtp {{
         sanitizer_conf = self._sanitizer_conf() if SANITIZE else ""
         plugin_block = "".join(f"  {k} = {v}\n"
                                for k, v in self.plugin_settings.items())
-        if self.attribute_dict == "sqlite":
-            attr = self._sqlite_attribute_dict()
-        else:
-            attr = ("" if self.attribute_dict is None else
-                    f"mail_attribute_dict = {self.attribute_dict}")
+        attr = self._backend_conf()
         conf = f"""
 {self._private_conf()}
 auth_mechanisms = plain login
@@ -336,70 +345,72 @@ plugin {{
         with open(self.conf, "w") as f:
             f.write(conf)
 
-    def _sqlite_attribute_dict(self):
-        """mail_attribute_dict on a real SQL dict: Dovecot's dict service
-        with Debian's SQLite driver (dovecot-sqlite), as a cluster would
-        use a shared SQL server."""
+    def _backend_conf(self):
+        """The configuration of self.backend:
+        - "file": mail_attribute_dict = self.attribute_dict and no
+          coi_state_dict, so COI keeps its state in the attribute dict
+          (the layout before coi_state_dict, and the upgrade path);
+        - "fs": the file attribute dict plus coi_state_dict on Dovecot's
+          fs dict, one file per key (the README's recommended setup);
+        - "sqlite", "postgresql": exactly what docs/sql-dict.md tells an
+          admin to paste, its placeholders replaced by this server's
+          paths (doc_config()), with the schema of the same page loaded
+          into a fresh database."""
+        if self.backend == "file":
+            return ("" if self.attribute_dict is None else
+                    f"mail_attribute_dict = {self.attribute_dict}")
+        if self.backend == "fs":
+            return (f"mail_attribute_dict = {self.attribute_dict}\n"
+                    f"plugin {{\n  coi_state_dict = {FS_STATE_DICT}\n}}")
         d = f"{self.dir}/dict"
         os.makedirs(d)
-        db = f"{d}/attributes.sqlite"
-        # dict-sql iterates only below fixed pattern parts (a map that ends
-        # in one $key cannot be iterated below its start), so each kind of
-        # COI key gets a map and a table of its own; docs/sql-dict.md has
-        # the same for admins.
-        prefix = "priv/$guid/vendor/vendor.dovecot/pvt"
-        maps = [
-            ("coi_config", "name", f"{prefix}/server/vendor/vendor.dovecot/"
-                                   "coi/config/$name"),
-            ("coi_blocked", "entry", f"{prefix}/server/vendor/"
-                                     "vendor.dovecot/coi/blocked/$entry"),
-            ("coi_thread", "slot", f"{prefix}/coi/thread/$slot"),
-            ("coi_blocked_hash", "hash", f"{prefix}/coi/blocked-hash/$hash"),
-            ("coi_blocked_hash_indexed", None,
-             f"{prefix}/coi/blocked-hash-indexed"),
-        ]
-        conf = [f"connect = {db}"]
-        # closed here, so that no -wal or -shm file of root's stays
-        with contextlib.closing(sqlite3.connect(db)) as conn:
-            # as docs/sql-dict.md advises: readers do not wait for the
-            # writer, and a commit appends to the -wal file instead of
-            # creating and deleting a journal file
-            conn.execute("PRAGMA journal_mode=WAL")
-            for table, column, pattern in maps:
-                cols = "guid" + (f", {column}" if column else "")
-                conn.execute(
-                    f"CREATE TABLE {table} (username VARCHAR(255) NOT NULL, "
-                    f"guid VARCHAR(32) NOT NULL, "
-                    + (f"{column} VARCHAR(255) NOT NULL, " if column else "")
-                    + f"value TEXT, PRIMARY KEY (username, {cols}))")
-                fields = "    guid = $guid\n" + (
-                    f"    {column} = ${column}\n" if column else "")
-                conf.append(f"""map {{
-  pattern = {pattern}
-  table = {table}
-  username_field = username
-  value_field = value
-  fields {{
-{fields}  }}
-}}""")
-            conn.commit()
-        with open(f"{d}/dict-sql.conf.ext", "w") as f:
-            f.write("\n".join(conf) + "\n")
+        if self.backend == "sqlite":
+            self.sqlite_db = f"{d}/coi.sqlite"
+            # closed here, so that no -wal or -shm file of root's stays
+            with contextlib.closing(sqlite3.connect(self.sqlite_db)) as db:
+                db.executescript(doc_block("sqlite/schema.sql"))
+            connect = self.sqlite_db
+        else:
+            pg = postgresql()
+            if self.pg_database is None:
+                self.pg_database = pg.create_database()
+            connect = pg.dsn(self.pg_database)
+        conf = doc_config(self.backend, d, connect)
         # the dict service runs as the internal user
         internal = (pwd.getpwnam("dovecot") if os.getuid() == 0
                     else pwd.getpwuid(os.getuid()))
-        for path in (d, db):
-            os.chown(path, internal.pw_uid, internal.pw_gid)
-        self.sqlite_db = db
-        return f"""mail_attribute_dict = proxy::attr
-dict {{
-  attr = sqlite:{d}/dict-sql.conf.ext
-}}
-service dict {{
-  unix_listener dict {{
+        for name in os.listdir(d) + [""]:
+            os.chown(os.path.join(d, name), internal.pw_uid, internal.pw_gid)
+        # the mail processes run as another user than the dict service
+        return conf + """
+service dict {
+  unix_listener dict {
     mode = 0666
-  }}
-}}"""
+  }
+}"""
+
+    def sql(self, statement):
+        """Run one SQL statement on the database of a "sqlite" or
+        "postgresql" backend, as a test that reaches behind Dovecot's
+        back would; returns the rows as tuples of strings."""
+        if self.backend == "sqlite":
+            with contextlib.closing(sqlite3.connect(self.sqlite_db)) as db:
+                rows = db.execute(statement).fetchall()
+                db.commit()
+            return [tuple("" if v is None else str(v) for v in row)
+                    for row in rows]
+        assert self.backend == "postgresql", self.backend
+        return postgresql().query(self.pg_database, statement)
+
+    @property
+    def coi_state_layout(self):
+        """Where COI keeps its state in this server: "state-dict" (the
+        coi_state_dict keys, priv/coi/...) or "attributes" (below
+        vendor/vendor.dovecot/pvt/ of the attribute dict: the "file"
+        backend, or a build that does not know coi_state_dict yet)."""
+        if self.backend != "file" and build_has_state_dict():
+            return "state-dict"
+        return "attributes"
 
     def _sanitizer_conf(self):
         """The services that load our plugins run through a wrapper that
@@ -538,6 +549,180 @@ service dict {{
         return subprocess.run([DOVEADM, "-c", self.conf, *args],
                               capture_output=True, text=True, timeout=60,
                               env=env)
+
+
+# -- backends: the dicts COI and the attributes are kept in --------------------
+
+BACKENDS = ("file", "fs", "sqlite", "postgresql")
+# The README's recommended coi_state_dict without SQL: one file per key.
+FS_STATE_DICT = "fs:posix:prefix=%h/coi/"
+SQL_DOC = os.path.join(REPO, "docs", "sql-dict.md")
+# The names docs/sql-dict.md's blocks use for what each installation has
+# elsewhere (its "Placeholders" table); doc_config() replaces them.
+DOC_CONF_DIR = "/etc/dovecot/"
+DOC_CONNECT = {
+    "sqlite": "/var/lib/dovecot/coi.sqlite",
+    "postgresql": "host=/var/run/postgresql dbname=dovecot user=dovecot",
+    "mysql": "host=localhost dbname=dovecot user=dovecot password=secret",
+}
+DOC_BLOCK = re.compile(r"^<!-- block: (\S+) -->\n```[a-z]*\n(.*?)^```$",
+                       re.M | re.S)
+
+
+def doc_blocks():
+    """{name: text} of the marked blocks of docs/sql-dict.md: a line
+    `<!-- block: NAME -->` right before a fence. The harness configures
+    its SQL backends from these, so the page and the tests cannot
+    diverge."""
+    with open(SQL_DOC, encoding="utf-8") as f:
+        text = f.read()
+    out = {}
+    for name, body in DOC_BLOCK.findall(text):
+        if name in out:
+            raise RuntimeError(f"{SQL_DOC}: block {name} appears twice")
+        out[name] = body
+    markers = re.findall(r"<!-- block: (\S+) -->", text)
+    if len(markers) != len(out):
+        raise RuntimeError(f"{SQL_DOC}: a block marker is not right before "
+                           f"a fence: {sorted(set(markers) - set(out))}")
+    return out
+
+
+def doc_block(name):
+    """One marked block of docs/sql-dict.md; a missing one fails loudly."""
+    blocks = doc_blocks()
+    if name not in blocks:
+        raise RuntimeError(f"{SQL_DOC} has no block {name!r} (marker "
+                           f"<!-- block: {name} -->); it has "
+                           f"{sorted(blocks)}")
+    return blocks[name]
+
+
+def doc_config(backend, conf_dir, connect):
+    """docs/sql-dict.md's dovecot.conf part for backend, with its two
+    .conf.ext files written into conf_dir, and the placeholders (the
+    configuration directory, the connect string) replaced."""
+    for ext in ("dovecot-dict-attr.conf.ext", "dovecot-dict-coi.conf.ext"):
+        text = doc_block(f"{backend}/{ext}")
+        placeholder = f"connect = {DOC_CONNECT[backend]}\n"
+        if placeholder not in text:
+            raise RuntimeError(f"{SQL_DOC}: {backend}/{ext} does not say "
+                               f"{placeholder.strip()!r}")
+        with open(os.path.join(conf_dir, ext), "w") as f:
+            f.write(text.replace(placeholder, f"connect = {connect}\n"))
+    conf = doc_block(f"{backend}/dovecot.conf")
+    if DOC_CONF_DIR not in conf:
+        raise RuntimeError(f"{SQL_DOC}: {backend}/dovecot.conf names no "
+                           f"file in {DOC_CONF_DIR}")
+    return conf.replace(DOC_CONF_DIR, conf_dir.rstrip("/") + "/")
+
+
+def build_has_state_dict():
+    """Whether the plugins under test know the coi_state_dict setting.
+    Until they do, Dovecot ignores it and COI keeps its state in the
+    attribute dict (tests that look at the tables need to know)."""
+    with open(built_plugin("imap_coi"), "rb") as f:
+        return b"coi_state_dict" in f.read()
+
+
+# -- a throwaway PostgreSQL ----------------------------------------------------
+
+PG_BIN = "/usr/lib/postgresql/15/bin"
+
+
+class PostgreSQL:
+    """A private PostgreSQL cluster (Debian's postgresql package, no system
+    service): initdb and pg_ctl in a temporary directory, a unix socket
+    there and no TCP at all, trust authentication. As root, the server
+    runs as the postgres user (initdb refuses root). One per pytest
+    session (postgresql()); each DovecotServer gets a database of its
+    own with docs/sql-dict.md's schema, owned by the role the docs'
+    connect string names (dovecot)."""
+
+    ROLE = "dovecot"
+
+    def __init__(self):
+        self.dir = tempfile.mkdtemp(prefix="coi-postgresql-")
+        self.data = f"{self.dir}/data"
+        self.socket_dir = f"{self.dir}/socket"
+        self.count = 0
+        os.makedirs(self.socket_dir)
+        # the dict service (user dovecot) connects to the socket
+        os.chmod(self.dir, 0o755)
+        os.chmod(self.socket_dir, 0o755)
+        self.as_user = []
+        if os.getuid() == 0:
+            pw = pwd.getpwnam("postgres")
+            for path in (self.dir, self.socket_dir):
+                os.chown(path, pw.pw_uid, pw.pw_gid)
+            self.as_user = ["runuser", "-u", "postgres", "--"]
+        self._run(f"{PG_BIN}/initdb", "-D", self.data, "-A", "trust",
+                  "-U", "postgres", "--no-sync", "-E", "UTF8",
+                  "--locale", "C")
+        # A test cluster: nothing here must survive a crash, so fsync
+        # and synchronous commits are off (much faster on a busy CI disk).
+        opts = (f"-c listen_addresses='' -c unix_socket_directories="
+                f"'{self.socket_dir}' -c fsync=off -c synchronous_commit=off"
+                " -c full_page_writes=off -c max_connections=200")
+        self._run(f"{PG_BIN}/pg_ctl", "-D", self.data, "-l",
+                  f"{self.dir}/postgresql.log", "-o", opts, "-w", "start")
+        self.query("postgres", f"CREATE ROLE {self.ROLE} LOGIN")
+
+    def _run(self, *args, user=True):
+        r = subprocess.run([*(self.as_user if user else []), *args],
+                           capture_output=True, text=True, timeout=120)
+        if r.returncode != 0:
+            raise RuntimeError(f"{args[0]} failed: {r.stdout}{r.stderr}")
+        return r.stdout
+
+    def dsn(self, database, user=ROLE):
+        """A libpq connect string, in the docs' form."""
+        return f"host={self.socket_dir} dbname={database} user={user}"
+
+    def query(self, database, statement, user="postgres"):
+        """Run SQL through psql; returns the rows as tuples of strings."""
+        out = self._run("psql", "-X", "-q", "-A", "-t", "-F", "\t",
+                        "-v", "ON_ERROR_STOP=1", "-d",
+                        self.dsn(database, user), "-c", statement,
+                        user=False)
+        return [tuple(line.split("\t")) for line in out.splitlines()]
+
+    def create_database(self):
+        """A fresh database with docs/sql-dict.md's schema, created by the
+        dovecot role as an admin would."""
+        self.count += 1
+        name = f"coi{self.count}"
+        self.query("postgres", f"CREATE DATABASE {name} OWNER {self.ROLE}")
+        self.query(name, doc_block("postgresql/schema.sql"), user=self.ROLE)
+        return name
+
+    def stop(self):
+        if self.dir is None:
+            return
+        subprocess.run([*self.as_user, f"{PG_BIN}/pg_ctl", "-D", self.data,
+                        "-m", "immediate", "-w", "stop"],
+                       capture_output=True, timeout=60)
+        if os.environ.get("COI_KEEP_TMP") != "1":
+            shutil.rmtree(self.dir, ignore_errors=True)
+        self.dir = None
+
+
+_postgresql = []
+
+
+def postgresql():
+    """The session's PostgreSQL, started on first use; stopped by
+    stop_postgresql() (conftest.py, at the end of the session) or at
+    exit."""
+    if not _postgresql:
+        _postgresql.append(PostgreSQL())
+        atexit.register(stop_postgresql)
+    return _postgresql[0]
+
+
+def stop_postgresql():
+    while _postgresql:
+        _postgresql.pop().stop()
 
 
 # -- IMAP helpers: full transcripts, which imaplib otherwise hides ----------

@@ -2,12 +2,12 @@
 delivery of blocked senders' mail to the Blocked mailbox only."""
 import hashlib
 import os
-import sqlite3
+import shutil
 import time
 
 import pytest
 
-from conftest import coi_server
+from conftest import TEST_BACKENDS, coi_server
 from harness import (DOVEADM_MODULEDIR, built_plugin, deliver, enable_coi,
                      getmetadata, idle_on_inbox, idle_reads, imap_command,
                      imap_quote, login, make_message, setmetadata, where)
@@ -16,18 +16,17 @@ BLOCKED = "/private/vendor/vendor.dovecot/coi/blocked"
 CHAT = "$Chat"
 
 
-@pytest.fixture(scope="module", params=["file", "sqlite"])
+@pytest.fixture(scope="module", params=TEST_BACKENDS)
 def server(request):
-    """Every test runs against both attribute dicts: a file per user, and
-    a SQL dict shared by all users (Dovecot's dict service + SQLite)."""
+    """Every test runs on every backend (harness.BACKENDS): COI's state in
+    the file attribute dict, in an fs state dict, and in SQLite and
+    PostgreSQL as docs/sql-dict.md configures them."""
     users = [f"b{i}" for i in range(80)] + [
         {"name": "small", "fields": {"userdb_coi_blocked_max": "3"}},
         {"name": "junkbox",
          "fields": {"userdb_coi_blocked_mailbox": "Spam/Blocked"}},
     ]
-    attribute_dict = ("file:%h/dovecot-attributes"
-                      if request.param == "file" else "sqlite")
-    with coi_server(users=users, attribute_dict=attribute_dict) as s:
+    with coi_server(users=users, backend=request.param) as s:
         s.free_users = [f"b{i}" for i in range(80)]
         yield s
 
@@ -445,14 +444,21 @@ def test_hashes_are_rebuilt_when_missing(server, user):
     enable_coi(server, user)
     append_contact(server, user, contact(["spammer@example.org"]))
     index_contacts(server, user)
-    # the dict is lost (restored from an old backup, say)
-    if getattr(server, "sqlite_db", None):
-        with sqlite3.connect(server.sqlite_db) as db:
-            for table in ("coi_blocked_hash", "coi_blocked_hash_indexed"):
-                db.execute(f"DELETE FROM {table} WHERE username = ?",
-                           (user,))
+    # the contact index is lost (restored from an old backup, say)
+    if server.backend in ("sqlite", "postgresql"):
+        if server.coi_state_layout == "state-dict":
+            server.sql(f"DELETE FROM coi_contact WHERE username = '{user}'")
+            server.sql(f"DELETE FROM coi_config WHERE username = '{user}' "
+                       "AND name = 'contacts-indexed'")
+        else:
+            server.sql("DELETE FROM mail_attribute_priv WHERE username = "
+                       f"'{user}' AND attr_key LIKE "
+                       "'vendor/vendor.dovecot/pvt/coi/blocked-hash%'")
     else:
-        os.unlink(os.path.join(server.home(user), "dovecot-attributes"))
+        if server.coi_state_layout == "state-dict":
+            shutil.rmtree(os.path.join(server.home(user), "coi"))
+        else:
+            os.unlink(os.path.join(server.home(user), "dovecot-attributes"))
         enable_coi(server, user)
     msgid, msg = make_message(sender="spammer@example.org")
     deliver(server, user, msg, sender="spammer@example.org")

@@ -17,15 +17,19 @@ from harness import (deliver, enable_coi, idle_on_inbox, idle_reads,
 CHAT = "$Chat"
 
 
+# The users of both servers: the module's (file dict) and, for the
+# filter and thread tests that run on every backend, backend_server's.
+USERS = [f"d{i}" for i in range(60)] + [
+    {"name": "plain", "fields": {"userdb_mail_plugins": "notify"}},
+    {"name": "nothread", "fields": {"userdb_coi_thread_index_size": "0"}},
+    {"name": "badsize", "fields": {"userdb_coi_thread_index_size": "lots"}},
+    {"name": "badage", "fields": {"userdb_coi_thread_index_max_age": "-1"}},
+]
+
+
 @pytest.fixture(scope="module")
 def server():
-    users = [f"d{i}" for i in range(60)] + [
-        {"name": "plain", "fields": {"userdb_mail_plugins": "notify"}},
-        {"name": "nothread", "fields": {"userdb_coi_thread_index_size": "0"}},
-        {"name": "badsize", "fields": {"userdb_coi_thread_index_size": "lots"}},
-        {"name": "badage", "fields": {"userdb_coi_thread_index_max_age": "-1"}},
-    ]
-    with coi_server(users=users) as s:
+    with coi_server(users=USERS) as s:
         s.free_users = [f"d{i}" for i in range(60)]
         yield s
 
@@ -89,14 +93,15 @@ def test_mail_is_not_chat(server, case):
     assert where(server, user, msgid) == [("INBOX", set())]
 
 
-def test_active_files_chat_into_chats(server, user):
-    enable_coi(server, user, "active")
+def test_active_files_chat_into_chats(backend_server, backend_user):
+    enable_coi(backend_server, backend_user, "active")
     chat_id, chat = make_message(chat_version="1.0")
     mail_id, mail = make_message()
-    deliver(server, user, chat)
-    deliver(server, user, mail)
-    assert where(server, user, chat_id) == [("COI/Chats", {CHAT})]
-    assert where(server, user, mail_id) == [("INBOX", set())]
+    deliver(backend_server, backend_user, chat)
+    deliver(backend_server, backend_user, mail)
+    assert where(backend_server, backend_user, chat_id) == \
+        [("COI/Chats", {CHAT})]
+    assert where(backend_server, backend_user, mail_id) == [("INBOX", set())]
 
 
 def test_filing_chat_does_not_rewrite_chats_uidlist(server, user):
@@ -118,25 +123,25 @@ def test_filing_chat_does_not_rewrite_chats_uidlist(server, user):
         assert where(server, user, msgid) == [("COI/Chats", {CHAT})]
 
 
-def test_filter_none_after_active(server, user):
-    enable_coi(server, user, "active")
-    enable_coi(server, user, "none")
+def test_filter_none_after_active(backend_server, backend_user):
+    enable_coi(backend_server, backend_user, "active")
+    enable_coi(backend_server, backend_user, "none")
     msgid, msg = make_message(chat_version="1.0")
-    deliver(server, user, msg)
-    assert where(server, user, msgid) == [("INBOX", {CHAT})]
+    deliver(backend_server, backend_user, msg)
+    assert where(backend_server, backend_user, msgid) == [("INBOX", {CHAT})]
 
 
-def test_disabled_user_gets_nothing(server, user):
+def test_disabled_user_gets_nothing(backend_server, backend_user):
     # enabled and disabled again: the folders exist, COI is off
-    enable_coi(server, user, "active")
-    conn = login(server, user)
+    enable_coi(backend_server, backend_user, "active")
+    conn = login(backend_server, backend_user)
     imap_command(conn, 'SETMETADATA "" '
                        '(/private/vendor/vendor.dovecot/coi/config/enabled '
                        'NIL)')
     conn.close()
     msgid, msg = make_message(chat_version="1.0")
-    deliver(server, user, msg)
-    assert where(server, user, msgid) == [("INBOX", set())]
+    deliver(backend_server, backend_user, msg)
+    assert where(backend_server, backend_user, msgid) == [("INBOX", set())]
 
 
 def test_never_enabled_user_gets_nothing(server, user):
@@ -332,38 +337,40 @@ def test_seen_concurrent_sessions_move_once(server, user):
 
 # -- thread-aware detection --------------------------------------------------
 
-def test_reply_to_known_chat_is_chat(server, user):
-    enable_coi(server, user, "active")
+def test_reply_to_known_chat_is_chat(backend_server, backend_user):
+    enable_coi(backend_server, backend_user, "active")
     # Delta Chat: Chat-Version, <uuid@localhost>
     chat_id = f"<{time.time_ns()}-dc@localhost>"
     _, chat = make_message(chat_version="1.0", message_id=chat_id)
-    deliver(server, user, chat)
+    deliver(backend_server, backend_user, chat)
 
     # an ordinary mail client answers it
     reply_id, reply = make_message(in_reply_to=chat_id,
                                    references=chat_id)
-    deliver(server, user, reply)
-    assert where(server, user, reply_id) == [("COI/Chats", {CHAT})]
+    deliver(backend_server, backend_user, reply)
+    assert where(backend_server, backend_user, reply_id) == \
+        [("COI/Chats", {CHAT})]
 
     # and a reply to that reply is still chat
     reply2_id, reply2 = make_message(references=f"{chat_id} {reply_id}")
-    deliver(server, user, reply2)
-    assert where(server, user, reply2_id) == [("COI/Chats", {CHAT})]
+    deliver(backend_server, backend_user, reply2)
+    assert where(backend_server, backend_user, reply2_id) == \
+        [("COI/Chats", {CHAT})]
 
     # a reply to something else is mail
     other_id, other = make_message(in_reply_to="<unknown@example.org>",
                                    references="<unknown@example.org>")
-    deliver(server, user, other)
-    assert where(server, user, other_id) == [("INBOX", set())]
+    deliver(backend_server, backend_user, other)
+    assert where(backend_server, backend_user, other_id) == [("INBOX", set())]
 
 
-def test_reply_to_appended_chat_is_chat(server, user):
+def test_reply_to_appended_chat_is_chat(backend_server, backend_user):
     """The user's own chat message, stored by the client (APPEND to Sent),
     makes the answer to it chat."""
-    enable_coi(server, user, "active")
+    enable_coi(backend_server, backend_user, "active")
     sent_id = f"<{time.time_ns()}-sent@localhost>"
     _, sent = make_message(chat_version="1.0", message_id=sent_id)
-    conn = server.imap(user)
+    conn = backend_server.imap(backend_user)
     conn.create("Sent")
     status, _ = conn.append("Sent", None, None, sent)
     assert status == "OK"
@@ -373,48 +380,50 @@ def test_reply_to_appended_chat_is_chat(server, user):
     conn.logout()
 
     reply_id, reply = make_message(in_reply_to=sent_id)
-    deliver(server, user, reply)
-    assert where(server, user, reply_id) == [("COI/Chats", {CHAT})]
+    deliver(backend_server, backend_user, reply)
+    assert where(backend_server, backend_user, reply_id) == \
+        [("COI/Chats", {CHAT})]
     reply2_id, reply2 = make_message(in_reply_to=plain_id)
-    deliver(server, user, reply2)
-    assert where(server, user, reply2_id) == [("INBOX", set())]
+    deliver(backend_server, backend_user, reply2)
+    assert where(backend_server, backend_user, reply2_id) == [("INBOX", set())]
     # APPEND never adds $Chat itself: the client said what it stores
-    assert where(server, user, sent_id) == [("Sent", set())]
+    assert where(backend_server, backend_user, sent_id) == [("Sent", set())]
 
 
-def test_thread_index_is_per_user(server):
-    a, b = server.free_users.pop(0), server.free_users.pop(0)
-    enable_coi(server, a)
-    enable_coi(server, b)
+def test_thread_index_is_per_user(backend_server):
+    a, b = (backend_server.free_users.pop(0),
+            backend_server.free_users.pop(0))
+    enable_coi(backend_server, a)
+    enable_coi(backend_server, b)
     chat_id = f"<{time.time_ns()}-pu@localhost>"
     _, chat = make_message(chat_version="1.0", message_id=chat_id)
-    deliver(server, a, chat)
+    deliver(backend_server, a, chat)
     reply_id, reply = make_message(in_reply_to=chat_id)
-    deliver(server, [a, b], reply)
-    assert where(server, a, reply_id) == [("INBOX", {CHAT})]
-    assert where(server, b, reply_id) == [("INBOX", set())]
+    deliver(backend_server, [a, b], reply)
+    assert where(backend_server, a, reply_id) == [("INBOX", {CHAT})]
+    assert where(backend_server, b, reply_id) == [("INBOX", set())]
 
 
-def test_chat_of_disabled_time_is_not_indexed(server, user):
+def test_chat_of_disabled_time_is_not_indexed(backend_server, backend_user):
     """Only chat COI saw as chat (COI enabled) is remembered."""
     chat_id = f"<{time.time_ns()}-off@localhost>"
     _, chat = make_message(chat_version="1.0", message_id=chat_id)
-    deliver(server, user, chat)
-    enable_coi(server, user)
+    deliver(backend_server, backend_user, chat)
+    enable_coi(backend_server, backend_user)
     reply_id, reply = make_message(in_reply_to=chat_id)
-    deliver(server, user, reply)
-    assert where(server, user, reply_id) == [("INBOX", set())]
+    deliver(backend_server, backend_user, reply)
+    assert where(backend_server, backend_user, reply_id) == [("INBOX", set())]
 
 
-def test_thread_index_can_be_turned_off(server):
-    enable_coi(server, "nothread")
+def test_thread_index_can_be_turned_off(backend_server):
+    enable_coi(backend_server, "nothread")
     chat_id = f"<{time.time_ns()}-nt@localhost>"
     _, chat = make_message(chat_version="1.0", message_id=chat_id)
-    deliver(server, "nothread", chat)
+    deliver(backend_server, "nothread", chat)
     reply_id, reply = make_message(in_reply_to=chat_id)
-    deliver(server, "nothread", reply)
-    assert where(server, "nothread", chat_id) == [("INBOX", {CHAT})]
-    assert where(server, "nothread", reply_id) == [("INBOX", set())]
+    deliver(backend_server, "nothread", reply)
+    assert where(backend_server, "nothread", chat_id) == [("INBOX", {CHAT})]
+    assert where(backend_server, "nothread", reply_id) == [("INBOX", set())]
 
 
 @pytest.mark.parametrize("user,setting", [
@@ -431,11 +440,12 @@ def test_invalid_thread_setting_tempfails(server, user, setting):
                                + re.escape(setting))
 
 
-def test_thread_index_not_reachable_over_metadata(server, user):
-    enable_coi(server, user)
+def test_thread_index_not_reachable_over_metadata(backend_server,
+                                                  backend_user):
+    enable_coi(backend_server, backend_user)
     _, chat = make_message(chat_version="1.0")
-    deliver(server, user, chat)
-    conn = login(server, user)
+    deliver(backend_server, backend_user, chat)
+    conn = login(backend_server, backend_user)
     status, text, untagged = imap_command(
         conn, 'GETMETADATA (DEPTH infinity) "" (/private/vendor)')
     assert status == "OK", text

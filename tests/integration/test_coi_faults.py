@@ -512,9 +512,9 @@ def test_file_dict_broken(server, fault):
 
 @pytest.fixture(scope="module")
 def sql_server():
-    """The attribute dict on Dovecot's dict service with SQLite."""
+    """The dicts on Dovecot's dict service with SQLite (docs/sql-dict.md)."""
     users = [f"s{i}" for i in range(24)]
-    with coi_server(users=users, attribute_dict="sqlite") as s:
+    with coi_server(users=users, backend="sqlite") as s:
         s.free_users = list(users)
         yield s
 
@@ -666,8 +666,12 @@ def test_sql_thread_slot_write_fails(sql_server):
     user = server.free_users.pop(0)
     log_start = len(server.log_text().splitlines())
     enable_coi(server, user, "active")
-    sql_schema_change(server, "CREATE TRIGGER coi_thread_refused BEFORE "
-                      "INSERT ON coi_thread BEGIN SELECT RAISE(ABORT, "
+    # the table the thread slots are in
+    on = ("coi_thread" if server.coi_state_layout == "state-dict" else
+          "mail_attribute_priv WHEN NEW.attr_key LIKE "
+          "'vendor/vendor.dovecot/pvt/coi/thread/%'")
+    sql_schema_change(server, f"CREATE TRIGGER coi_thread_refused BEFORE "
+                      f"INSERT ON {on} BEGIN SELECT RAISE(ABORT, "
                       "'thread slot refused'); END")
     try:
         ids = []

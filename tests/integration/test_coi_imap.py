@@ -70,24 +70,24 @@ def test_no_capability_without_plugin(server):
 
 # -- METADATA --------------------------------------------------------------
 
-def test_mailbox_root_is_always_present(server, user):
-    conn = server.imap(user)
+def test_mailbox_root_is_always_present(backend_server, backend_user):
+    conn = backend_server.imap(backend_user)
     assert config(conn) == {ROOT: "COI"}
     status, values = getmetadata(conn, ROOT)
     assert (status, values) == ("OK", {ROOT: "COI"})
 
 
 @pytest.mark.parametrize("value", ["myroot", "COI", None])
-def test_mailbox_root_is_read_only(server, user, value):
-    conn = server.imap(user)
+def test_mailbox_root_is_read_only(backend_server, backend_user, value):
+    conn = backend_server.imap(backend_user)
     status, text = setmetadata(conn, ROOT, value)
     assert status == "NO"
     assert text.startswith(f"NO [CANNOT] unable to set {ROOT}")
     assert config(conn) == {ROOT: "COI"}
 
 
-def test_enabled_yes_and_nil(server, user):
-    conn = server.imap(user)
+def test_enabled_yes_and_nil(backend_server, backend_user):
+    conn = backend_server.imap(backend_user)
     assert setmetadata(conn, ENABLED, "yes")[0] == "OK"
     assert config(conn) == {ENABLED: "yes", ROOT: "COI"}
     assert setmetadata(conn, ENABLED, None)[0] == "OK"
@@ -98,8 +98,8 @@ def test_enabled_yes_and_nil(server, user):
 
 @pytest.mark.parametrize("value", ["true", "YES", "Yes", "", "no", "yes ",
                                    "1", "x" * 200])
-def test_enabled_invalid_values(server, user, value):
-    conn = server.imap(user)
+def test_enabled_invalid_values(backend_server, backend_user, value):
+    conn = backend_server.imap(backend_user)
     status, text = setmetadata(conn, ENABLED, value)
     assert status == "NO"
     assert text.startswith(f"NO [CANNOT] invalid value for {ENABLED}")
@@ -110,8 +110,8 @@ def test_enabled_invalid_values(server, user, value):
 
 
 @pytest.mark.parametrize("value", ["none", "active", "seen"])
-def test_message_filter_values(server, user, value):
-    conn = server.imap(user)
+def test_message_filter_values(backend_server, backend_user, value):
+    conn = backend_server.imap(backend_user)
     assert setmetadata(conn, FILTER, value)[0] == "OK"
     assert config(conn) == {FILTER: value, ROOT: "COI"}
     assert setmetadata(conn, FILTER, None)[0] == "OK"
@@ -120,8 +120,8 @@ def test_message_filter_values(server, user, value):
 
 @pytest.mark.parametrize("value", ["inactive", "Active", "SEEN", "", "none ",
                                    "all"])
-def test_message_filter_invalid_values(server, user, value):
-    conn = server.imap(user)
+def test_message_filter_invalid_values(backend_server, backend_user, value):
+    conn = backend_server.imap(backend_user)
     assert setmetadata(conn, FILTER, "seen")[0] == "OK"
     status, text = setmetadata(conn, FILTER, value)
     assert status == "NO"
@@ -131,15 +131,15 @@ def test_message_filter_invalid_values(server, user, value):
     assert config(conn)[FILTER] == "seen"
 
 
-def test_message_filter_active_creates_chats(server, user):
-    conn = server.imap(user)
+def test_message_filter_active_creates_chats(backend_server, backend_user):
+    conn = backend_server.imap(backend_user)
     assert setmetadata(conn, FILTER, "active")[0] == "OK"
     assert "COI/Chats" in mailbox_names(conn)
     assert "COI/Chats" in mailbox_names(conn, "LSUB")
 
 
-def test_depth_1_lists_everything_present(server, user):
-    conn = server.imap(user)
+def test_depth_1_lists_everything_present(backend_server, backend_user):
+    conn = backend_server.imap(backend_user)
     assert setmetadata(conn, ENABLED, "yes")[0] == "OK"
     assert setmetadata(conn, FILTER, "active")[0] == "OK"
     status, _, untagged = imap_command(
@@ -149,9 +149,9 @@ def test_depth_1_lists_everything_present(server, user):
     assert config(conn) == {ENABLED: "yes", ROOT: "COI", FILTER: "active"}
 
 
-def test_no_stale_values_across_sessions(server, user):
-    a = server.imap(user)
-    b = server.imap(user)
+def test_no_stale_values_across_sessions(backend_server, backend_user):
+    a = backend_server.imap(backend_user)
+    b = backend_server.imap(backend_user)
     assert config(b) == {ROOT: "COI"}
     assert setmetadata(a, FILTER, "seen")[0] == "OK"
     assert setmetadata(a, ENABLED, "yes")[0] == "OK"
@@ -161,11 +161,11 @@ def test_no_stale_values_across_sessions(server, user):
     assert config(a) == {ROOT: "COI", FILTER: "active"}
 
 
-def test_values_survive_reconnect(server, user):
-    conn = server.imap(user)
+def test_values_survive_reconnect(backend_server, backend_user):
+    conn = backend_server.imap(backend_user)
     assert setmetadata(conn, ENABLED, "yes")[0] == "OK"
     conn.logout()
-    assert config(server.imap(user))[ENABLED] == "yes"
+    assert config(backend_server.imap(backend_user))[ENABLED] == "yes"
 
 
 # -- folders ---------------------------------------------------------------
@@ -192,8 +192,8 @@ def test_enable_is_idempotent_and_resubscribes(server, user):
     assert names.count("COI/Chats") == 1
 
 
-def test_create_chats_enables(server, user):
-    conn = server.imap(user)
+def test_create_chats_enables(backend_server, backend_user):
+    conn = backend_server.imap(backend_user)
     assert imap_command(conn, "CREATE COI/Chats")[0] == "OK"
     assert config(conn)[ENABLED] == "yes"
     assert {"COI/Chats", "COI/Contacts"} <= mailbox_names(conn, "LSUB")
@@ -220,8 +220,8 @@ def test_delete_chats_disables_without_resurrection(server, user):
     assert "COI/Contacts" in mailbox_names(conn)
 
 
-def test_rename_onto_chats_enables(server, user):
-    conn = server.imap(user)
+def test_rename_onto_chats_enables(backend_server, backend_user):
+    conn = backend_server.imap(backend_user)
     assert imap_command(conn, "CREATE Old")[0] == "OK"
     assert imap_command(conn, "RENAME Old COI/Chats")[0] == "OK"
     assert config(conn)[ENABLED] == "yes"
@@ -245,8 +245,8 @@ def test_rename_of_chats_refused(server, user, source, dest):
     assert config(conn)[ENABLED] == "yes"
 
 
-def test_rename_chats_to_trash_disables(server, user):
-    conn = server.imap(user)
+def test_rename_chats_to_trash_disables(backend_server, backend_user):
+    conn = backend_server.imap(backend_user)
     assert setmetadata(conn, ENABLED, "yes")[0] == "OK"
     assert imap_command(conn, "RENAME COI/Chats Trash/Chats")[0] == "OK"
     assert ENABLED not in config(conn)

@@ -434,3 +434,50 @@ def test_message_documented(where, fmt):
     variable parts written out or as '...'."""
     assert re.search(format_regex(fmt), all_docs_text()), (
         f"{where}: the docs do not show {fmt!r}")
+
+
+# -- docs/sql-dict.md: the blocks the harness configures its SQL dicts from ---
+
+def test_sql_doc_blocks_are_the_harness_config(tmp_path):
+    """Every backend section of docs/sql-dict.md has its four marked blocks
+    (harness.doc_blocks(), which DovecotServer(backend="sqlite" or
+    "postgresql") pastes), with the design's maps and tables; a missing
+    marker fails loudly."""
+    import harness
+    blocks = harness.doc_blocks()
+    parts = ("dovecot.conf", "dovecot-dict-attr.conf.ext",
+             "dovecot-dict-coi.conf.ext", "schema.sql")
+    assert set(blocks) == {f"{b}/{p}" for b in ("sqlite", "postgresql",
+                                                "mysql") for p in parts}
+    for backend in ("sqlite", "postgresql", "mysql"):
+        conf = blocks[f"{backend}/dovecot.conf"]
+        assert "mail_attribute_dict = proxy::attr" in conf
+        assert "coi_state_dict = proxy::coi" in conf
+        patterns = {}
+        for ext in ("attr", "coi"):
+            text = blocks[f"{backend}/dovecot-dict-{ext}.conf.ext"]
+            patterns[ext] = dict(re.findall(
+                r"pattern = (\S+)\n  table = (\w+)", text))
+        assert patterns["attr"] == {"priv/$guid/$key": "mail_attribute_priv",
+                                    "shared/$guid/$key":
+                                    "mail_attribute_shared"}
+        assert patterns["coi"] == {f"priv/coi/{kind}/${var}": f"coi_{kind}"
+                                   for kind, var in (
+                                       ("config", "name"),
+                                       ("blocked", "entry"),
+                                       ("contact", "hash"),
+                                       ("thread", "slot"))}
+        tables = re.findall(r"CREATE TABLE (\w+)",
+                            blocks[f"{backend}/schema.sql"])
+        assert sorted(tables) == sorted(
+            list(patterns["attr"].values()) + list(patterns["coi"].values()))
+        # what the harness makes of it: the placeholders replaced
+        d = tmp_path / backend
+        d.mkdir()
+        out = harness.doc_config(backend, str(d), "CONNECT")
+        assert "/etc/dovecot" not in out and str(d) in out
+        for ext in ("attr", "coi"):
+            written = (d / f"dovecot-dict-{ext}.conf.ext").read_text()
+            assert written.startswith("connect = CONNECT\n")
+    with pytest.raises(RuntimeError, match="no block 'sqlite/missing'"):
+        harness.doc_block("sqlite/missing")

@@ -42,7 +42,7 @@ def server():
                           built_plugin("lmtp_coi")],
             mail_plugins="coi_sanitizer_selftest",
             imap_mail_plugins="imap_coi", lmtp_mail_plugins="lmtp_coi",
-            attribute_dict="sqlite",
+            backend="sqlite",
             # an lmtp process exits after its connection, and LSan looks
             extra_conf="service lmtp {\n  service_count = 1\n}\n") as s:
         yield s
