@@ -7,48 +7,54 @@
 #include "mail-storage-private.h"
 #include "coi-user.h"
 #include "coi-address.h"
-#include "coi-storage.h"
-#include "coi-config.h"
+#include "coi-state.h"
 #include "coi-block.h"
 
-/* Our own iterations of the list must not call coi_attr_blocked_iter() (it
-   would recurse, and Dovecot dedups extra keys in O(n^2)). */
-static bool coi_block_iterating = FALSE;
+/* Longer than "yes": no valid value. */
+#define COI_BLOCK_VALUE_MAX_LEN 16
 
-void coi_block_lookup_keys(const char *const *addresses, unsigned int count,
-			   ARRAY_TYPE(const_string) *keys)
+static void
+coi_block_candidates(const char *const *senders, unsigned int count,
+		     ARRAY_TYPE(const_string) *entries)
 {
-	ARRAY_TYPE(const_string) entries;
-	const char *entry, *key;
 	unsigned int i;
 
-	t_array_init(&entries, count * 3);
 	for (i = 0; i < count; i++) {
-		if (addresses[i] != NULL)
-			coi_address_block_candidates(addresses[i], &entries);
-	}
-	array_foreach_elem(&entries, entry) {
-		key = t_strconcat(COI_ATTR_BLOCKED_PREFIX, entry, NULL);
-		array_push_back(keys, &key);
+		if (senders[i] != NULL)
+			coi_address_block_candidates(senders[i], entries);
 	}
 }
 
-int coi_block_lookup(struct coi_attrs *attrs, const char *const *addresses,
-		     unsigned int count, const char **entry_r)
+void coi_block_read_want(struct coi_state_read *read,
+			 const char *const *senders, unsigned int count)
 {
-	ARRAY_TYPE(const_string) keys;
-	const char *key, *value;
+	ARRAY_TYPE(const_string) entries;
+	const char *entry;
+
+	t_array_init(&entries, count * 3);
+	coi_block_candidates(senders, count, &entries);
+	array_foreach_elem(&entries, entry)
+		coi_state_read_want(read, COI_STATE_BLOCKED, entry);
+}
+
+int coi_block_lookup(struct coi_state_read *read, const char *const *senders,
+		     unsigned int count, const char **entry_r,
+		     const char **error_r)
+{
+	ARRAY_TYPE(const_string) entries;
+	const char *entry, *value;
 	int ret;
 
 	*entry_r = NULL;
-	t_array_init(&keys, 4);
-	coi_block_lookup_keys(addresses, count, &keys);
-	array_foreach_elem(&keys, key) {
-		ret = coi_attrs_get(attrs, key, &value);
+	t_array_init(&entries, count * 3);
+	coi_block_candidates(senders, count, &entries);
+	array_foreach_elem(&entries, entry) {
+		ret = coi_state_read_get(read, COI_STATE_BLOCKED, entry,
+					 &value, error_r);
 		if (ret < 0)
 			return -1;
-		if (ret > 0 && value != NULL && strcmp(value, "yes") == 0) {
-			*entry_r = key + strlen(COI_ATTR_BLOCKED_PREFIX);
+		if (ret > 0 && strcmp(value, "yes") == 0) {
+			*entry_r = entry;
 			return 1;
 		}
 	}
@@ -59,143 +65,177 @@ int coi_block_lookup(struct coi_attrs *attrs, const char *const *addresses,
  * METADATA
  */
 
+static struct coi_user *coi_block_user(struct mailbox *box)
+{
+	struct coi_user *cuser =
+		COI_USER_CONTEXT(mailbox_list_get_user(box->list));
+
+	/* Registration is per process, but COI is per user. */
+	if (cuser == NULL) {
+		mail_storage_set_error(box->storage, MAIL_ERROR_NOTPOSSIBLE,
+				       "COI is not available for this user");
+	}
+	return cuser;
+}
+
 static int
 coi_block_error(struct mailbox_transaction_context *t, enum mail_error error,
-		const char *key, const char *reason)
+		const char *entry, const char *reason)
 {
 	mail_storage_set_error(t->box->storage, error,
 		t_strdup_printf("invalid %s%s: %s",
 			COI_METADATA_PRIVATE_BLOCKED"/",
-			str_sanitize(key + strlen(COI_ATTR_BLOCKED_PREFIX), 80),
-			reason));
+			str_sanitize(entry, 80), reason));
 	return -1;
 }
 
 /* Count the entries, stopping at limit. */
 static int
-coi_block_count(struct mailbox *box, unsigned int limit, unsigned int *count_r)
+coi_block_count(struct coi_user *cuser, unsigned int limit,
+		unsigned int *count_r, const char **error_r)
 {
-	struct mailbox_attribute_iter *iter;
-
-	int ret;
+	struct coi_state_iter *iter;
 
 	*count_r = 0;
-	i_assert(!coi_block_iterating);
-	coi_block_iterating = TRUE;
-	iter = mailbox_attribute_iter_init(box, MAIL_ATTRIBUTE_TYPE_PRIVATE,
-					   COI_ATTR_BLOCKED_PREFIX);
-	while (*count_r < limit && mailbox_attribute_iter_next(iter) != NULL)
+	iter = coi_state_iter_init(cuser, COI_STATE_BLOCKED);
+	while (*count_r < limit && coi_state_iter_next(iter) != NULL)
 		*count_r += 1;
-	ret = mailbox_attribute_iter_deinit(&iter);
-	coi_block_iterating = FALSE;
-	return ret;
+	return coi_state_iter_deinit(&iter, error_r);
+}
+
+/* A new entry must fit under the limit. The transaction's counter holds
+   1 + the entries there will be after the commit, once counted (0: not yet):
+   one SETMETADATA may add many, and the dict shows them only after the
+   commit, while counting once per entry would cost O(n^2). */
+static int
+coi_block_limit_check(struct mailbox_transaction_context *t,
+		      struct coi_user *cuser,
+		      struct coi_state_transaction *trans)
+{
+	unsigned int *counter = coi_state_transaction_counter(trans,
+							      COI_STATE_BLOCKED);
+	unsigned int count;
+	const char *error;
+
+	if (*counter == 0) {
+		if (coi_block_count(cuser, cuser->set.blocked_max, &count,
+				    &error) < 0) {
+			mail_storage_set_critical(t->box->storage, "%s", error);
+			return -1;
+		}
+		*counter = count + 1;
+	}
+	if (*counter - 1 >= cuser->set.blocked_max) {
+		mail_storage_set_error(t->box->storage, MAIL_ERROR_LIMIT,
+			t_strdup_printf("The block list is full (%u entries)",
+					cuser->set.blocked_max));
+		return -1;
+	}
+	*counter += 1;
+	return 0;
 }
 
 static int
 coi_attr_blocked_set(struct mailbox_transaction_context *t, const char *key,
 		     const struct mail_attribute_value *value)
 {
-	struct coi_user *cuser =
-		COI_USER_CONTEXT(mailbox_list_get_user(t->box->list));
-	struct mail_attribute_value old;
-	const char *str, *error;
-	unsigned int count, *added;
+	const char *entry = key + strlen(COI_ATTR_BLOCKED_PREFIX);
+	struct coi_state_transaction *trans;
+	struct coi_user *cuser;
+	const char *str, *old, *error;
 	int ret;
 
-	if (cuser == NULL) {
-		mail_storage_set_error(t->box->storage, MAIL_ERROR_NOTPOSSIBLE,
-				       "COI is not available for this user");
+	if ((cuser = coi_block_user(t->box)) == NULL)
 		return -1;
+	if (coi_block_entry_verify(entry, &error) < 0)
+		return coi_block_error(t, MAIL_ERROR_PARAMS, entry, error);
+	if (coi_state_value_read(t->box->storage, value,
+				 COI_BLOCK_VALUE_MAX_LEN,
+				 t_strconcat(COI_METADATA_PRIVATE_BLOCKED"/",
+					     str_sanitize(entry, 80), NULL),
+				 &str) < 0)
+		return -1;
+	if (str != NULL && strcmp(str, "yes") != 0) {
+		return coi_block_error(t, MAIL_ERROR_PARAMS, entry,
+				       "value must be \"yes\"");
 	}
-	if (coi_block_entry_verify(key + strlen(COI_ATTR_BLOCKED_PREFIX),
-				   &error) < 0)
-		return coi_block_error(t, MAIL_ERROR_PARAMS, key, error);
-	if (value->value_stream != NULL)
-		return coi_block_error(t, MAIL_ERROR_PARAMS, key,
-				       "value must be \"yes\"");
-	if (mailbox_attribute_value_to_string(t->box->storage, value,
-					      &str) < 0)
-		return -1;
-	if (str == NULL)
+	trans = coi_state_mailbox_transaction(t);
+	if (str == NULL) {
+		coi_state_set(trans, COI_STATE_BLOCKED, entry, NULL);
 		return 0;
-	if (strcmp(str, "yes") != 0) {
-		return coi_block_error(t, MAIL_ERROR_PARAMS, key,
-				       "value must be \"yes\"");
 	}
 
-	/* A new entry must fit under the limit. */
-	ret = mailbox_attribute_get(t->box, MAIL_ATTRIBUTE_TYPE_PRIVATE,
-				    key, &old);
-	if (ret < 0)
-		return -1;
-	if (ret > 0)
-		return 0;
-	if (coi_block_count(t->box, cuser->set.blocked_max, &count) < 0)
-		return -1;
-	/* one SETMETADATA may add many, and the dict shows them only after
-	   the commit */
-	added = coi_storage_transaction_blocked_added(t);
-	if (added != NULL)
-		count += *added;
-	if (count >= cuser->set.blocked_max) {
-		mail_storage_set_error(t->box->storage, MAIL_ERROR_LIMIT,
-			t_strdup_printf("The block list is full (%u entries)",
-					cuser->set.blocked_max));
+	ret = coi_state_lookup(cuser, COI_STATE_BLOCKED, entry, &old, &error);
+	if (ret < 0) {
+		mail_storage_set_critical(t->box->storage, "%s", error);
 		return -1;
 	}
-	if (added != NULL)
-		*added += 1;
-	e_debug(event_create_passthrough(cuser->event)->
-		set_name("coi_block_added")->event(),
-		"Block list entry %s added",
-		key + strlen(COI_ATTR_BLOCKED_PREFIX));
+	if (ret == 0 && coi_block_limit_check(t, cuser, trans) < 0)
+		return -1;
+	coi_state_set(trans, COI_STATE_BLOCKED, entry, "yes");
+	if (ret == 0) {
+		e_debug(event_create_passthrough(cuser->event)->
+			set_name("coi_block_added")->event(),
+			"Block list entry %s added", entry);
+	}
 	return 0;
 }
 
-/* GETMETADATA lists the entries even with imap_metadata = no, where the
-   dict cannot be iterated with the validated flag. */
+static int
+coi_attr_blocked_get(struct mailbox *box, const char *key,
+		     struct mail_attribute_value *value_r)
+{
+	return coi_state_attribute_get(box, COI_STATE_BLOCKED,
+				       key + strlen(COI_ATTR_BLOCKED_PREFIX),
+				       value_r);
+}
+
+/* GETMETADATA lists the entries from the state layer, with imap_metadata =
+   no too. */
 static int
 coi_attr_blocked_iter(struct mailbox *box, const char *key_prefix,
 		      pool_t pool, ARRAY_TYPE(const_string) *keys)
 {
-	struct mailbox_attribute_iter *iter;
-	struct mail_attribute_value value;
-	const char *key;
+	struct coi_user *cuser = COI_USER_CONTEXT(mailbox_list_get_user(box->list));
+	struct coi_state_iter *iter;
+	const char *name, *value, *error;
 	int ret;
 
-	if (coi_block_iterating)
+	if (cuser == NULL)
 		return 0;
 	if (*key_prefix != '\0') {
 		/* one entry: entries have no children, so it is there ("")
 		   or not */
-		ret = mailbox_attribute_get(box, MAIL_ATTRIBUTE_TYPE_PRIVATE,
-			t_strconcat(COI_ATTR_BLOCKED_PREFIX, key_prefix, NULL),
-			&value);
+		ret = coi_state_lookup(cuser, COI_STATE_BLOCKED, key_prefix,
+				       &value, &error);
 		if (ret > 0) {
-			key = "";
-			array_push_back(keys, &key);
+			name = "";
+			array_push_back(keys, &name);
 		}
+		if (ret < 0)
+			mail_storage_set_critical(box->storage, "%s", error);
 		return ret < 0 ? -1 : 0;
 	}
-	coi_block_iterating = TRUE;
-	iter = mailbox_attribute_iter_init(box, MAIL_ATTRIBUTE_TYPE_PRIVATE,
-					   COI_ATTR_BLOCKED_PREFIX);
-	while ((key = mailbox_attribute_iter_next(iter)) != NULL) {
-		key = p_strdup(pool, key);
-		array_push_back(keys, &key);
+	iter = coi_state_iter_init(cuser, COI_STATE_BLOCKED);
+	while ((name = coi_state_iter_next(iter)) != NULL) {
+		name = p_strdup(pool, name);
+		array_push_back(keys, &name);
 	}
-	ret = mailbox_attribute_iter_deinit(&iter);
-	coi_block_iterating = FALSE;
-	return ret;
+	if (coi_state_iter_deinit(&iter, &error) < 0) {
+		mail_storage_set_critical(box->storage, "%s", error);
+		return -1;
+	}
+	return 0;
 }
 
 static const struct mailbox_attribute_internal coi_block_attributes[] = {
 	{
 		.type = MAIL_ATTRIBUTE_TYPE_PRIVATE,
 		.key = COI_ATTR_BLOCKED_PREFIX,
-		.rank = MAIL_ATTRIBUTE_INTERNAL_RANK_OVERRIDE,
+		.rank = MAIL_ATTRIBUTE_INTERNAL_RANK_AUTHORITY,
 		.flags = MAIL_ATTRIBUTE_INTERNAL_FLAG_VALIDATED |
 			MAIL_ATTRIBUTE_INTERNAL_FLAG_CHILDREN,
+		.get = coi_attr_blocked_get,
 		.set = coi_attr_blocked_set,
 		.iter = coi_attr_blocked_iter,
 	},

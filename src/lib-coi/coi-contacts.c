@@ -9,7 +9,7 @@
 #include "mail-search-build.h"
 #include "mail-namespace.h"
 #include "coi-user.h"
-#include "coi-config.h"
+#include "coi-state.h"
 #include "coi-address.h"
 #include "coi-contacts.h"
 
@@ -112,41 +112,38 @@ coi_contacts_collect(HASH_TABLE_TYPE(coi_contacts_changes) changes,
 }
 
 static int
-coi_contacts_write(struct coi_user *cuser, struct mailbox *inbox,
-		   HASH_TABLE_TYPE(coi_contacts_changes) changes)
+coi_contacts_write(struct coi_user *cuser,
+		   HASH_TABLE_TYPE(coi_contacts_changes) changes,
+		   const char **error_r)
 {
-	struct mailbox_transaction_context *t;
+	struct coi_state_transaction *trans;
 	struct hash_iterate_context *iter;
 	struct coi_contacts_hash_change *change;
-	struct mail_attribute_value value;
-	const char *hash, *key;
+	const char *hash, *old;
 	int ret = 0;
 
-	if (mailbox_open(inbox) < 0)
-		return -1;
-	t = mailbox_transaction_begin(inbox, MAILBOX_TRANSACTION_FLAG_EXTERNAL,
-				      __func__);
+	trans = coi_state_transaction_begin(cuser);
 	iter = hash_table_iterate_init(changes);
 	while (ret == 0 && hash_table_iterate(iter, changes, &hash, &change)) {
-		key = t_strconcat(COI_CONTACTS_ATTR_HASH_PREFIX, hash, NULL);
-		ret = mailbox_attribute_get(inbox, MAIL_ATTRIBUTE_TYPE_PRIVATE,
-					    key, &value);
-		if (ret < 0)
-			break;
-		value.value = coi_contacts_guids_update(
-			ret > 0 ? value.value : NULL, change);
-		value.value_stream = NULL;
-		ret = mailbox_attribute_set(t, MAIL_ATTRIBUTE_TYPE_PRIVATE,
-					    key, &value);
+		ret = coi_state_lookup(cuser, COI_STATE_CONTACT, hash, &old,
+				       error_r);
+		if (ret >= 0) {
+			coi_state_set(trans, COI_STATE_CONTACT, hash,
+				coi_contacts_guids_update(ret > 0 ? old : NULL,
+							  change));
+			ret = 0;
+		}
 	}
 	hash_table_iterate_deinit(&iter);
 	if (ret < 0) {
-		mailbox_transaction_rollback(&t);
+		coi_state_transaction_rollback(&trans);
 		return -1;
 	}
+	if (coi_state_transaction_commit(&trans, error_r) < 0)
+		return -1;
 	e_debug(cuser->event, "Blocked contact hashes updated: %u",
 		hash_table_count(changes));
-	return mailbox_transaction_commit(&t);
+	return 0;
 }
 
 /* The index is read-modify-written by every session and rebuilt by
@@ -208,7 +205,7 @@ coi_contacts_update_locked(struct coi_user *cuser,
 			   unsigned int added_count)
 {
 	HASH_TABLE_TYPE(coi_contacts_changes) changes;
-	struct mailbox *inbox;
+	const char *error;
 	pool_t pool;
 	int ret;
 
@@ -221,13 +218,11 @@ coi_contacts_update_locked(struct coi_user *cuser,
 		pool_unref(&pool);
 		return 0;
 	}
-	inbox = coi_config_inbox_alloc(cuser);
-	ret = coi_contacts_write(cuser, inbox, changes);
+	ret = coi_contacts_write(cuser, changes, &error);
 	if (ret < 0) {
 		e_error(cuser->event, "Failed to update the blocked contacts: "
-			"%s", mailbox_get_last_internal_error(inbox, NULL));
+			"%s", error);
 	}
-	mailbox_free(&inbox);
 	hash_table_destroy(&changes);
 	pool_unref(&pool);
 	return ret;
@@ -321,56 +316,80 @@ int coi_contacts_add_saved(struct coi_user *cuser,
 	return ret;
 }
 
-static int
-coi_contacts_clear(struct mailbox *inbox)
+static int coi_contacts_clear(struct coi_user *cuser, const char **error_r)
 {
-	struct mailbox_attribute_iter *iter;
-	struct mailbox_transaction_context *t;
-	ARRAY_TYPE(const_string) keys;
-	const char *key;
-	int ret = 0;
+	struct coi_state_transaction *trans;
+	struct coi_state_iter *iter;
+	ARRAY_TYPE(const_string) hashes;
+	const char *hash;
 
-	t_array_init(&keys, 16);
-	iter = mailbox_attribute_iter_init(inbox, MAIL_ATTRIBUTE_TYPE_PRIVATE,
-					   COI_CONTACTS_ATTR_HASH_PREFIX);
-	while ((key = mailbox_attribute_iter_next(iter)) != NULL) {
-		key = t_strconcat(COI_CONTACTS_ATTR_HASH_PREFIX, key, NULL);
-		array_push_back(&keys, &key);
+	t_array_init(&hashes, 16);
+	iter = coi_state_iter_init(cuser, COI_STATE_CONTACT);
+	while ((hash = coi_state_iter_next(iter)) != NULL) {
+		hash = t_strdup(hash);
+		array_push_back(&hashes, &hash);
 	}
-	if (mailbox_attribute_iter_deinit(&iter) < 0)
+	if (coi_state_iter_deinit(&iter, error_r) < 0)
 		return -1;
-
-	t = mailbox_transaction_begin(inbox, MAILBOX_TRANSACTION_FLAG_EXTERNAL,
-				      __func__);
-	array_foreach_elem(&keys, key) {
-		if (mailbox_attribute_unset(t, MAIL_ATTRIBUTE_TYPE_PRIVATE,
-					    key) < 0) {
-			ret = -1;
-			break;
-		}
-	}
-	if (ret < 0) {
-		mailbox_transaction_rollback(&t);
-		return -1;
-	}
-	return mailbox_transaction_commit(&t);
+	trans = coi_state_transaction_begin(cuser);
+	array_foreach_elem(&hashes, hash)
+		coi_state_set(trans, COI_STATE_CONTACT, hash, NULL);
+	return coi_state_transaction_commit(&trans, error_r);
 }
 
-
-static int coi_contacts_marker_set(struct mailbox *inbox, bool set)
+static int
+coi_contacts_marker_set(struct coi_user *cuser, bool set, const char **error_r)
 {
-	return coi_attribute_set(inbox, COI_CONTACTS_ATTR_MARKER,
-				 set ? "1" : NULL);
+	struct coi_state_transaction *trans;
+
+	trans = coi_state_transaction_begin(cuser);
+	coi_state_set(trans, COI_STATE_CONFIG, COI_STATE_CONTACTS_INDEXED,
+		      set ? "1" : NULL);
+	return coi_state_transaction_commit(&trans, error_r);
+}
+
+/* Without a Contacts folder there is nothing to index: the marker alone
+   (no lock, which needs a home a new user may not have yet). A client that
+   creates Contacts later saves its contacts through imap_coi, which keeps
+   the index. Returns 1 if Contacts exists, 0 when done, -1 on error. */
+static int coi_contacts_rebuild_if_missing(struct coi_user *cuser)
+{
+	struct mailbox *box;
+	enum mailbox_existence existence;
+	const char *error;
+	int ret;
+
+	box = mailbox_alloc(cuser->root_ns->list, cuser->contacts, 0);
+	ret = mailbox_exists(box, FALSE, &existence);
+	if (ret < 0) {
+		e_error(cuser->event, "Failed to open %s: %s", cuser->contacts,
+			mailbox_get_last_internal_error(box, NULL));
+	}
+	mailbox_free(&box);
+	if (ret < 0)
+		return -1;
+	if (existence != MAILBOX_EXISTENCE_NONE)
+		return 1;
+	if (coi_contacts_marker_set(cuser, TRUE, &error) < 0) {
+		e_error(cuser->event, "Failed to mark the blocked contacts "
+			"indexed: %s", error);
+		return -1;
+	}
+	return 0;
 }
 
 int coi_contacts_rebuild(struct coi_user *cuser)
 {
 	ARRAY_TYPE(coi_contact) contacts;
-	struct mailbox *inbox;
 	struct file_lock *lock;
+	const char *error;
 	pool_t pool;
 	bool missing;
 	int ret = 0;
+
+	if ((ret = coi_contacts_rebuild_if_missing(cuser)) <= 0)
+		return ret;
+	ret = 0;
 
 	/* Under the lock no session changes the index meanwhile; the marker
 	   goes first and comes back last, so that a rebuild cut short is
@@ -379,11 +398,10 @@ int coi_contacts_rebuild(struct coi_user *cuser)
 		return -1;
 	pool = pool_alloconly_create("coi contacts", 4096);
 	p_array_init(&contacts, pool, 64);
-	inbox = coi_config_inbox_alloc(cuser);
-	if (mailbox_open(inbox) < 0 || coi_contacts_marker_set(inbox, FALSE) < 0 ||
-	    coi_contacts_clear(inbox) < 0) {
+	if (coi_contacts_marker_set(cuser, FALSE, &error) < 0 ||
+	    coi_contacts_clear(cuser, &error) < 0) {
 		e_error(cuser->event, "Failed to clear the blocked contacts: %s",
-			mailbox_get_last_internal_error(inbox, NULL));
+			error);
 		ret = -1;
 	}
 	if (ret == 0) {
@@ -395,10 +413,9 @@ int coi_contacts_rebuild(struct coi_user *cuser)
 						 array_front(&contacts),
 						 array_count(&contacts));
 	}
-	if (ret == 0 && coi_contacts_marker_set(inbox, TRUE) < 0) {
+	if (ret == 0 && coi_contacts_marker_set(cuser, TRUE, &error) < 0) {
 		e_error(cuser->event, "Failed to mark the blocked contacts "
-			"indexed: %s",
-			mailbox_get_last_internal_error(inbox, NULL));
+			"indexed: %s", error);
 		ret = -1;
 	}
 	if (ret == 0) {
@@ -408,25 +425,25 @@ int coi_contacts_rebuild(struct coi_user *cuser)
 			event(), "Indexed %u blocked contacts of %s",
 			array_count(&contacts), cuser->contacts);
 	}
-	mailbox_free(&inbox);
 	pool_unref(&pool);
 	coi_contacts_unlock(&lock);
 	return ret;
 }
 
-int coi_contacts_lookup_keys(const char *const *senders, unsigned int count,
-			     ARRAY_TYPE(const_string) *keys)
+/* The hashes coi_contacts_lookup() reads: the block list's candidates
+   without the "@domain" ones, i.e. the address's own COI-From-Hash and
+   those of its +detail base and its other IDNA form, so that a blocked
+   contact is not escaped the ways a block entry is not. Returns 0, or -1
+   if a hash cannot be computed (it is left out). */
+static int
+coi_contacts_hashes(const char *const *senders, unsigned int count,
+		    ARRAY_TYPE(const_string) *hashes)
 {
 	ARRAY_TYPE(const_string) entries;
-	const char *key = COI_CONTACTS_ATTR_MARKER, *entry, *hash;
+	const char *entry, *hash;
 	unsigned int i;
 	int ret = 0;
 
-	array_push_back(keys, &key);
-	/* The block list's candidates without the "@domain" ones: the
-	   address's own COI-From-Hash, and those of its +detail base and
-	   its other IDNA form, so that a blocked contact is not escaped
-	   the ways a block entry is not. */
 	t_array_init(&entries, count * 3);
 	for (i = 0; i < count; i++) {
 		if (senders[i] != NULL)
@@ -439,43 +456,62 @@ int coi_contacts_lookup_keys(const char *const *senders, unsigned int count,
 			ret = -1;
 			continue;
 		}
-		key = t_strconcat(COI_CONTACTS_ATTR_HASH_PREFIX, hash, NULL);
-		array_push_back(keys, &key);
+		array_push_back(hashes, &hash);
 	}
 	return ret;
 }
 
-int coi_contacts_lookup(struct coi_user *cuser, struct coi_attrs *attrs,
-			const char *const *senders, unsigned int count,
-			const char **hash_r)
+void coi_contacts_read_want(struct coi_state_read *read,
+			    const char *const *senders, unsigned int count)
 {
-	ARRAY_TYPE(const_string) keys;
-	const char *const *key, *value;
-	unsigned int i, key_count;
+	ARRAY_TYPE(const_string) hashes;
+	const char *hash;
+
+	coi_state_read_want(read, COI_STATE_CONFIG, COI_STATE_CONTACTS_INDEXED);
+	t_array_init(&hashes, count * 2);
+	/* a hash that fails is reported by coi_contacts_lookup() */
+	(void)coi_contacts_hashes(senders, count, &hashes);
+	array_foreach_elem(&hashes, hash)
+		coi_state_read_want(read, COI_STATE_CONTACT, hash);
+}
+
+int coi_contacts_lookup(struct coi_user *cuser, struct coi_state_read *read,
+			const char *const *senders, unsigned int count,
+			const char **hash_r, const char **error_r)
+{
+	ARRAY_TYPE(const_string) hashes;
+	const char *hash, *value;
+	bool rebuilt = FALSE;
 	int ret;
 
 	*hash_r = NULL;
-	t_array_init(&keys, count + 1);
-	if (coi_contacts_lookup_keys(senders, count, &keys) < 0) {
-		mailbox_set_critical(attrs->box,
-			"SHA3-256 of the sender failed (OpenSSL)");
+	t_array_init(&hashes, count * 2);
+	if (coi_contacts_hashes(senders, count, &hashes) < 0) {
+		*error_r = "SHA3-256 of the sender failed (OpenSSL)";
 		return -1;
 	}
-	key = array_get(&keys, &key_count);
-	ret = coi_attrs_get(attrs, key[0], &value);
+	ret = coi_state_read_get(read, COI_STATE_CONFIG,
+				 COI_STATE_CONTACTS_INDEXED, &value, error_r);
 	if (ret < 0)
 		return -1;
 	if (ret == 0) {
-		if (coi_contacts_rebuild(cuser) < 0)
+		if (coi_contacts_rebuild(cuser) < 0) {
+			*error_r = "Rebuilding the blocked contacts failed";
 			return -1;
-		coi_attrs_forget(attrs);
+		}
+		rebuilt = TRUE;
 	}
-	for (i = 1; i < key_count; i++) {
-		ret = coi_attrs_get(attrs, key[i], &value);
+	array_foreach_elem(&hashes, hash) {
+		/* after a rebuild, read prefetched values again */
+		ret = rebuilt ?
+			coi_state_lookup(cuser, COI_STATE_CONTACT, hash,
+					 &value, error_r) :
+			coi_state_read_get(read, COI_STATE_CONTACT, hash,
+					   &value, error_r);
 		if (ret < 0)
 			return -1;
-		if (ret > 0 && value != NULL && value[0] != '\0') {
-			*hash_r = key[i] + strlen(COI_CONTACTS_ATTR_HASH_PREFIX);
+		if (ret > 0 && value[0] != '\0') {
+			*hash_r = hash;
 			return 1;
 		}
 	}

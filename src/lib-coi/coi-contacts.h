@@ -7,7 +7,7 @@
 
 struct mail;
 struct mailbox;
-struct coi_attrs;
+struct coi_state_read;
 struct coi_user;
 
 /* Blocks from contact storage messages (client spec, "Contact Storage
@@ -15,17 +15,12 @@ struct coi_user;
    a COI-Blocked header blocks every address whose COI-From-Hash it carries.
 
    Delivery must not scan the Contacts folder, so the blocking hashes are
-   kept as private INBOX attributes (out of IMAP's reach):
-   vendor/vendor.dovecot/pvt/coi/blocked-hash/<hash> = the GUIDs of the
-   blocking contact messages carrying that hash, space-separated. imap_coi
+   kept in the state layer (COI_STATE_CONTACT, out of IMAP's reach):
+   <hash> = the GUIDs of the blocking contact messages carrying that hash,
+   space-separated. imap_coi
    maintains them when contacts are saved or expunged through it; the
    marker attribute says they are complete, and when it is missing (a new
    or restored dict) the next delivery rebuilds them from the folder. */
-#define COI_CONTACTS_ATTR_HASH_PREFIX \
-	MAILBOX_ATTRIBUTE_PREFIX_DOVECOT_PVT "coi/blocked-hash/"
-#define COI_CONTACTS_ATTR_MARKER \
-	MAILBOX_ATTRIBUTE_PREFIX_DOVECOT_PVT "coi/blocked-hash-indexed"
-
 /* At most this many COI-From-Hash headers of one contact are used, and at
    most this many contacts are recorded per hash. */
 #define COI_CONTACT_MAX_HASHES 100
@@ -60,16 +55,15 @@ int coi_contacts_add_saved(struct coi_user *cuser,
 /* Forget the hash attributes and index the whole Contacts folder again. */
 int coi_contacts_rebuild(struct coi_user *cuser);
 
-/* Append the attribute keys coi_contacts_lookup() reads for senders: the
-   index marker, then the hash key of each distinct sender. Returns 0, or
-   -1 if a sender's hash cannot be computed (its key is left out). */
-int coi_contacts_lookup_keys(const char *const *senders, unsigned int count,
-			     ARRAY_TYPE(const_string) *keys);
-/* Is one of the normalized senders blocked by a contact? attrs reads the
-   user's INBOX. Rebuilds first if the marker is missing. Returns 1 with
-   the sender's hash, 0, or -1 on error (logged). */
-int coi_contacts_lookup(struct coi_user *cuser, struct coi_attrs *attrs,
+/* Name the keys coi_contacts_lookup() reads for the normalized senders:
+   the index marker, then the hashes of each sender's addresses. */
+void coi_contacts_read_want(struct coi_state_read *read,
+			    const char *const *senders, unsigned int count);
+/* Is one of the normalized senders blocked by a contact? Rebuilds first if
+   the marker is missing. Returns 1 with the sender's hash, 0, or -1 with
+   error_r. */
+int coi_contacts_lookup(struct coi_user *cuser, struct coi_state_read *read,
 			const char *const *senders, unsigned int count,
-			const char **hash_r);
+			const char **hash_r, const char **error_r);
 
 #endif

@@ -9,7 +9,9 @@
 #include "mail-storage-private.h"
 #include "mail-namespace.h"
 #include "coi-user.h"
-#include "coi-storage.h"
+#include "coi-state.h"
+#include "coi-folders.h"
+#include "coi-config.h"
 #include "coi-thread.h"
 #include "coi-address.h"
 #include "coi-block.h"
@@ -82,54 +84,33 @@ int coi_deliver_get_headers(struct mail *mail,
 	return 0;
 }
 
-static void
-coi_deliver_thread_committed(const struct dict_commit_result *result,
-			     void *context)
-{
-	struct coi_user *cuser = context;
-
-	if (result->ret < 0) {
-		e_error(cuser->event, "Failed to update the thread index: %s",
-			result->error);
-	}
-}
-
 /* The thread rule, and remembering chat ids for it. Failures only cost the
-   thread rule, so they are logged and delivery goes on. The slot is written
-   without waiting for the dict: the commit (a disk flush on a SQL dict)
-   runs while the message is saved, and the user's deinit waits for it. */
+   thread rule, so they are logged and delivery goes on. */
 static void
 coi_deliver_thread(struct coi_user *cuser, struct coi_delivery *delivery,
-		   struct coi_attrs *attrs,
-		   const struct coi_detect_headers *headers)
+		   struct coi_state_read *read,
+		   const struct coi_detect_headers *headers,
+		   const ARRAY_TYPE(const_string) *parent_ids)
 {
-	ARRAY_TYPE(const_string) ids;
-	const char *id, *found;
+	const char *id, *found, *error;
 
 	if (cuser->set.thread_index_size == 0)
 		return;
-	if (delivery->reason == COI_CHAT_REASON_NONE) {
-		t_array_init(&ids, COI_THREAD_MAX_LOOKUPS);
-		coi_detect_parent_ids(headers, COI_THREAD_MAX_LOOKUPS, &ids);
-		if (array_count(&ids) > 0 &&
-		    coi_thread_lookup(attrs, &cuser->set, &ids, &found) < 0) {
+	if (delivery->reason == COI_CHAT_REASON_NONE &&
+	    array_count(parent_ids) > 0) {
+		if (coi_thread_lookup(read, &cuser->set, parent_ids, &found,
+				      &error) < 0) {
 			e_error(cuser->event,
-				"Failed to read the thread index: %s",
-				mailbox_get_last_internal_error(attrs->box,
-								NULL));
-		} else if (array_count(&ids) > 0 && found != NULL) {
+				"Failed to read the thread index: %s", error);
+		} else if (found != NULL) {
 			delivery->reason = COI_CHAT_REASON_THREAD;
 			e_debug(cuser->event, "Reply to chat message <%s>",
 				str_sanitize(found, 256));
 		}
 	}
 	if (delivery->reason != COI_CHAT_REASON_NONE &&
-	    (id = coi_detect_message_id(headers)) != NULL &&
-	    coi_thread_add(attrs, &cuser->set, id,
-			   coi_deliver_thread_committed, cuser) < 0) {
-		e_error(cuser->event, "Failed to update the thread index: %s",
-			mailbox_get_last_internal_error(attrs->box, NULL));
-	}
+	    (id = coi_detect_message_id(headers)) != NULL)
+		coi_thread_add(cuser, &cuser->set, id);
 }
 
 /* Chats must exist before the delivery tries it. A missing Chats of an
@@ -138,7 +119,7 @@ static bool coi_deliver_chats_ready(struct coi_user *cuser)
 {
 	const char *error;
 
-	if (coi_storage_chats_ensure(cuser, &error) == 0)
+	if (coi_folders_chats_ensure(cuser, &error) == 0)
 		return TRUE;
 	e_error(event_create_passthrough(cuser->event)->
 		set_name("coi_chat_fallback")->
@@ -147,34 +128,6 @@ static bool coi_deliver_chats_ready(struct coi_user *cuser)
 		"Cannot file chat into %s, delivering to INBOX instead: %s",
 		cuser->chats, error);
 	return FALSE;
-}
-
-/* Create the Blocked mailbox on demand (subscribed, so clients show it).
-   Returns 0 if it exists now, -1 with error_r. */
-static int coi_deliver_blocked_ensure(struct coi_user *cuser,
-				      const char **error_r)
-{
-	struct mailbox *box;
-	enum mail_error error;
-	int ret = 0;
-
-	box = mailbox_alloc(cuser->blocked_ns->list, cuser->blocked, 0);
-	if (mailbox_create(box, NULL, FALSE) == 0) {
-		e_debug(event_create_passthrough(cuser->event)->
-			set_name("coi_folder_created")->
-			add_str("mailbox", cuser->blocked)->event(),
-			"Created mailbox %s", cuser->blocked);
-		if (mailbox_set_subscribed(box, TRUE) < 0)
-			ret = -1;
-	} else {
-		(void)mailbox_get_last_error(box, &error);
-		if (error != MAIL_ERROR_EXISTS)
-			ret = -1;
-	}
-	if (ret < 0)
-		*error_r = t_strdup(mailbox_get_last_internal_error(box, NULL));
-	mailbox_free(&box);
-	return ret;
 }
 
 /* Is the sender blocked for everyone (the provider's policy)? Sets
@@ -210,29 +163,25 @@ coi_deliver_policy_check(struct coi_user *cuser, struct coi_delivery *delivery,
 	}
 }
 
-/* Is the sender on the user's block list? Sets delivery->blocked_by. */
-static void
+/* Is the sender on the user's block list, or a blocked contact? Sets
+   delivery->blocked_by. Returns 0, or -1 with error_r. */
+static int
 coi_deliver_block_check(struct coi_user *cuser, struct coi_delivery *delivery,
-			struct coi_attrs *attrs, const char *const *senders,
-			unsigned int count)
+			struct coi_state_read *read,
+			const char *const *senders, unsigned int count,
+			const char **error_r)
 {
 	const char *entry;
 	int ret;
 
-	ret = coi_block_lookup(attrs, senders, count, &entry);
+	ret = coi_block_lookup(read, senders, count, &entry, error_r);
 	if (ret == 0) {
-		ret = coi_contacts_lookup(cuser, attrs, senders, count, &entry);
+		ret = coi_contacts_lookup(cuser, read, senders, count, &entry,
+					  error_r);
 		if (ret > 0)
 			entry = t_strconcat("contact:", entry, NULL);
 	}
-	if (ret < 0) {
-		/* No message is lost for a broken dict: deliver it. The
-		   error names the key, which holds the sender's address. */
-		e_error(cuser->event, "Failed to read the block list, "
-			"delivering unfiltered (mail_debug shows the error)");
-		e_debug(cuser->event, "Block list error: %s",
-			mailbox_get_last_internal_error(attrs->box, NULL));
-	} else if (ret > 0) {
+	if (ret > 0) {
 		delivery->blocked_by = p_strdup(cuser->user->pool, entry);
 		e_debug(event_create_passthrough(cuser->event)->
 			set_name("coi_blocked")->
@@ -240,6 +189,73 @@ coi_deliver_block_check(struct coi_user *cuser, struct coi_delivery *delivery,
 				"contact" : "metadata")->event(),
 			"Sender blocked by the user's entry %s", entry);
 	}
+	return ret < 0 ? -1 : 0;
+}
+
+/* The user's state could not be read: a block list that cannot be read
+   must not let a blocked sender in, so the delivery fails temporarily and
+   the MTA retries, unless the admin chose coi_state_failure = deliver. */
+static void
+coi_deliver_state_failed(struct coi_user *cuser, struct coi_delivery *delivery,
+			 const char *what, const char *error)
+{
+	bool deliver = cuser->set.state_failure_deliver;
+
+	e_error(event_create_passthrough(cuser->event)->
+		set_name("coi_state_failed")->
+		add_str("action", deliver ? "deliver" : "tempfail")->event(),
+		"Failed to read the %s, %s: %s", what, deliver ?
+		"delivering as if COI were off (coi_state_failure = deliver)" :
+		"delivery fails temporarily", error);
+	if (!deliver) {
+		delivery->state_error = p_strdup_printf(cuser->user->pool,
+			"Failed to read the %s", what);
+	}
+}
+
+/* Read what the delivery needs of the user's state in one round trip and
+   decide: blocked, chat, or neither. */
+static void
+coi_deliver_decide(struct coi_user *cuser, struct coi_delivery *delivery,
+		   const struct coi_detect_headers *headers,
+		   const char *const *senders, unsigned int sender_count)
+{
+	struct coi_state_read *read = coi_state_read_begin(cuser);
+	ARRAY_TYPE(const_string) parent_ids;
+	const char *error;
+
+	coi_config_read_want(read);
+	if (delivery->blocked_by == NULL) {
+		coi_block_read_want(read, senders, sender_count);
+		coi_contacts_read_want(read, senders, sender_count);
+	}
+	/* the thread slots a reply needs, in the same round trip */
+	t_array_init(&parent_ids, COI_THREAD_MAX_LOOKUPS);
+	if (headers != NULL &&
+	    (delivery->reason = coi_detect_headers(headers)) ==
+	    COI_CHAT_REASON_NONE) {
+		coi_detect_parent_ids(headers, COI_THREAD_MAX_LOOKUPS,
+				      &parent_ids);
+		coi_thread_read_want(read, &cuser->set, &parent_ids);
+	}
+	coi_state_read_fetch(read);
+
+	/* Blocks hold whether or not the user enabled COI. */
+	if (delivery->blocked_by == NULL && sender_count > 0 &&
+	    coi_deliver_block_check(cuser, delivery, read, senders,
+				    sender_count, &error) < 0)
+		coi_deliver_state_failed(cuser, delivery, "block list", error);
+	else if (delivery->blocked_by == NULL &&
+		 coi_config_read_from(cuser, read, &delivery->config,
+				      &error) < 0)
+		coi_deliver_state_failed(cuser, delivery, "COI configuration",
+					 error);
+	else if (delivery->blocked_by == NULL && delivery->config.enabled &&
+		 headers != NULL)
+		coi_deliver_thread(cuser, delivery, read, headers, &parent_ids);
+	if (!delivery->config.enabled || delivery->blocked_by != NULL)
+		delivery->reason = COI_CHAT_REASON_NONE;
+	coi_state_read_end(&read);
 }
 
 /* The senders to check: the envelope's, then every address of every From
@@ -268,19 +284,21 @@ void coi_deliver_begin(struct coi_user *cuser,
 		       const struct smtp_address *mail_from,
 		       const char **default_mailbox)
 {
-	static const char *const config_keys[] = {
-		COI_ATTR_ENABLED, COI_ATTR_MESSAGE_FILTER
-	};
 	struct coi_delivery *delivery;
-	struct mailbox *inbox;
-	struct coi_attrs attrs;
-	ARRAY_TYPE(const_string) keys;
-	const char *const *senders;
+	const char *const *senders, *error;
 	unsigned int sender_count;
 
 	delivery = p_new(cuser->user->pool, struct coi_delivery, 1);
-	delivery->default_mailbox = *default_mailbox;
 	cuser->delivery = delivery;
+
+	/* Only the user's own clients store contacts: a +detail naming
+	   Contacts (lmtp_save_to_detail_mailbox) goes to the INBOX. */
+	if (strcmp(*default_mailbox, cuser->contacts) == 0) {
+		e_debug(cuser->event, "Delivering to INBOX instead of %s",
+			cuser->contacts);
+		*default_mailbox = "INBOX";
+	}
+	delivery->default_mailbox = *default_mailbox;
 
 	senders = coi_deliver_senders(headers, mail_from, &sender_count);
 	if (sender_count > 0 && !cuser->policy_checked) {
@@ -292,38 +310,12 @@ void coi_deliver_begin(struct coi_user *cuser,
 			return;
 	}
 
-	/* A configuration that cannot be read means COI is off for this
-	   delivery: the message goes where it would go without COI. */
-	inbox = coi_config_inbox_alloc(cuser);
-	coi_attrs_init(&attrs, inbox);
-	t_array_init(&keys, 8);
-	array_push_back(&keys, &config_keys[0]);
-	array_push_back(&keys, &config_keys[1]);
-	if (delivery->blocked_by == NULL) {
-		coi_block_lookup_keys(senders, sender_count, &keys);
-		/* a hash that fails is reported by coi_contacts_lookup() */
-		(void)coi_contacts_lookup_keys(senders, sender_count, &keys);
-	}
-	coi_attrs_prefetch(&attrs, &keys);
-
-	/* Blocks hold whether or not the user enabled COI. */
-	if (delivery->blocked_by == NULL && sender_count > 0) {
-		coi_deliver_block_check(cuser, delivery, &attrs, senders,
-					sender_count);
-	}
-	if (delivery->blocked_by == NULL &&
-	    coi_config_read_attrs(cuser, &attrs, &delivery->config) == 0 &&
-	    delivery->config.enabled && headers != NULL) {
-		delivery->reason = coi_detect_headers(headers);
-		coi_deliver_thread(cuser, delivery, &attrs, headers);
-	}
-	coi_attrs_deinit(&attrs);
-	mailbox_free(&inbox);
+	coi_deliver_decide(cuser, delivery, headers, senders, sender_count);
+	if (delivery->state_error != NULL)
+		return;
 
 	if (delivery->blocked_by != NULL) {
-		const char *error;
-
-		if (coi_deliver_blocked_ensure(cuser, &error) < 0) {
+		if (coi_folders_blocked_ensure(cuser, &error) < 0) {
 			delivery->blocked_error = p_strdup_printf(
 				cuser->user->pool, "Cannot create %s: %s",
 				cuser->blocked, error);
@@ -362,25 +354,17 @@ void coi_deliver_remember_saved(struct coi_user *cuser, struct mail *mail)
 {
 	struct coi_detect_headers headers;
 	struct coi_config config;
-	struct mailbox *inbox;
-	struct coi_attrs attrs;
-	const char *id;
+	const char *id, *error;
 
 	if (cuser->set.thread_index_size == 0 ||
 	    coi_deliver_get_headers(mail, &headers) < 0 ||
 	    coi_detect_headers(&headers) == COI_CHAT_REASON_NONE ||
 	    (id = coi_detect_message_id(&headers)) == NULL)
 		return;
-
-	inbox = coi_config_inbox_alloc(cuser);
-	coi_attrs_init(&attrs, inbox);
-	if (coi_config_read_attrs(cuser, &attrs, &config) == 0 &&
-	    config.enabled && coi_thread_add(&attrs, &cuser->set, id,
-					     coi_deliver_thread_committed,
-					     cuser) < 0) {
-		e_error(cuser->event, "Failed to update the thread index: %s",
-			mailbox_get_last_internal_error(inbox, NULL));
+	if (coi_config_read(cuser, &config, &error) < 0) {
+		e_error(cuser->event, "Failed to read the COI configuration: "
+			"%s", error);
+	} else if (config.enabled) {
+		coi_thread_add(cuser, &cuser->set, id);
 	}
-	coi_attrs_deinit(&attrs);
-	mailbox_free(&inbox);
 }

@@ -24,6 +24,9 @@ struct coi_delivery {
 	const char *policy_entry;
 	unsigned int policy_action;
 	const char *policy_error;
+	/* The user's state (block list, configuration) could not be read and
+	   coi_state_failure = tempfail: the delivery fails temporarily. */
+	const char *state_error;
 	/* Every copy saved during this delivery gets $Chat. */
 	bool chat:1;
 	/* The message is meant for Chats (message-filter=active). */

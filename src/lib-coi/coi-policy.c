@@ -277,7 +277,7 @@ coi_policy_lookup(struct coi_policy_file *file, struct dict *dict,
 		  const char **error_r)
 {
 	struct dict_op_settings set;
-	const char *value, *error;
+	const char *value, *error = NULL;
 	int ret;
 
 	if (file != NULL && hash_table_lookup(file->entries, entry) != NULL)

@@ -107,6 +107,54 @@ coi_setting_parse_time(pool_t pool ATTR_UNUSED, const char *value,
 	return settings_get_time(value, dest, error_r);
 }
 
+/* Dicts COI can keep its state in: it needs lookups and one-level
+   iteration. Dovecot 2.3.19's fs dict loops for ever when iterated
+   (fs_dict_iterate() starts over at the end), memcached and redis cannot
+   iterate, ldap cannot write; SQL backends are reached through proxy. */
+static const char *const coi_state_dict_drivers[] = { "file", "proxy" };
+
+int coi_state_dict_verify(const char *uri, const char **error_r)
+{
+	const char *p = strchr(uri, ':');
+	const char *driver = p == NULL ? uri : t_strdup_until(uri, p);
+	unsigned int i;
+
+	for (i = 0; i < N_ELEMENTS(coi_state_dict_drivers); i++) {
+		if (strcmp(driver, coi_state_dict_drivers[i]) == 0)
+			return 0;
+	}
+	*error_r = t_strdup_printf("The %s dict cannot hold COI's state "
+		"(it needs lookups and iteration): use file: or proxy: "
+		"(a SQL dict), see docs/sql-dict.md", driver);
+	return -1;
+}
+
+static int
+coi_setting_parse_state_dict(pool_t pool, const char *value, void *dest,
+			     const char **error_r)
+{
+	if (*value != '\0' && coi_state_dict_verify(value, error_r) < 0)
+		return -1;
+	return coi_setting_parse_string(pool, value, dest, error_r);
+}
+
+static int
+coi_setting_parse_state_failure(pool_t pool ATTR_UNUSED, const char *value,
+				void *dest, const char **error_r)
+{
+	bool *deliver_r = dest;
+
+	if (strcmp(value, "tempfail") == 0)
+		*deliver_r = FALSE;
+	else if (strcmp(value, "deliver") == 0)
+		*deliver_r = TRUE;
+	else {
+		*error_r = "Not one of tempfail, deliver";
+		return -1;
+	}
+	return 0;
+}
+
 static const struct coi_setting_def coi_setting_defs[] = {
 	/* Checked against the user's namespaces once they exist, see
 	   coi_user_root_init(). */
@@ -126,6 +174,12 @@ static const struct coi_setting_def coi_setting_defs[] = {
 	{ COI_SETTING_THREAD_INDEX_MAX_AGE, "90d",
 	  offsetof(struct coi_settings, thread_index_max_age_secs),
 	  coi_setting_parse_time },
+	{ COI_SETTING_STATE_DICT, "",
+	  offsetof(struct coi_settings, state_dict),
+	  coi_setting_parse_state_dict },
+	{ COI_SETTING_STATE_FAILURE, "tempfail",
+	  offsetof(struct coi_settings, state_failure_deliver),
+	  coi_setting_parse_state_failure },
 };
 
 /* Offsets into struct coi_policy_settings: the per-user parse and lmtp's

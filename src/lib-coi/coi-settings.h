@@ -12,6 +12,8 @@ struct mail_user_settings;
 #define COI_SETTING_BLOCKED_MAX "coi_blocked_max"
 #define COI_SETTING_THREAD_INDEX_SIZE "coi_thread_index_size"
 #define COI_SETTING_THREAD_INDEX_MAX_AGE "coi_thread_index_max_age"
+#define COI_SETTING_STATE_DICT "coi_state_dict"
+#define COI_SETTING_STATE_FAILURE "coi_state_failure"
 
 /* The largest coi_thread_index_size: each slot is one attribute. */
 #define COI_THREAD_INDEX_SIZE_MAX 1000000
@@ -48,6 +50,13 @@ struct coi_settings {
 	   no thread-aware detection), and how long an entry counts. */
 	unsigned int thread_index_size;
 	unsigned int thread_index_max_age_secs;
+	/* The dict of COI's per-user state ("": the user's mail attributes,
+	   as before coi_state_dict existed), see coi-state.h */
+	const char *state_dict;
+	/* coi_state_failure = deliver: a delivery whose state cannot be
+	   read goes where it would go without COI, instead of failing
+	   temporarily */
+	bool state_failure_deliver;
 };
 
 /* Read every coi_* setting of the user into set_r, applying defaults.
@@ -68,6 +77,10 @@ int coi_policy_settings_parse(const struct mail_user_settings *set,
 int coi_policy_action_parse(const char *value,
 			    enum coi_policy_action *action_r);
 const char *coi_policy_action_to_str(enum coi_policy_action action);
+
+/* Check that the dict URI's driver can hold COI's state. Returns 0, or -1
+   with error_r saying why not. */
+int coi_state_dict_verify(const char *uri, const char **error_r);
 
 /* Check a mailbox root name relative to its namespace (prefix removed)
    whose hierarchy separator is sep. Returns 0 if it is usable, -1 with

@@ -11,11 +11,14 @@
 #include "file-lock.h"
 #include "mail-storage-private.h"
 #include "mailbox-list-private.h"
+#include "mailbox-attribute-private.h"
 #include "mail-storage-hooks.h"
 #include "mail-namespace.h"
 #include "maildir-storage.h"
 #include "coi-common.h"
 #include "coi-user.h"
+#include "coi-state.h"
+#include "coi-folders.h"
 #include "coi-config.h"
 #include "coi-block.h"
 #include "coi-contacts.h"
@@ -38,6 +41,18 @@
 #define COI_MAIL_CONTEXT(obj) \
 	MODULE_CONTEXT_REQUIRE(obj, coi_mail_module)
 
+struct coi_mailbox {
+	union mailbox_module_context module_ctx;
+	/* attribute iterations of COI's own keys, which the internal
+	   attributes list: the mail attribute dict has nothing of them */
+	ARRAY(struct mailbox_attribute_iter *) own_iters;
+};
+
+/* The METADATA subtree COI owns (config, blocked): its keys come from the
+   state layer, whatever the mail attribute dict holds or cannot list. */
+#define COI_ATTR_OWN_PREFIX \
+	MAILBOX_ATTRIBUTE_PREFIX_DOVECOT_PVT_SERVER "vendor/vendor.dovecot/coi/"
+
 struct coi_transaction {
 	union mailbox_transaction_module_context module_ctx;
 	/* UIDs of $Chat messages of the INBOX that got \Seen */
@@ -49,9 +64,6 @@ struct coi_transaction {
 	ARRAY_TYPE(coi_contact) contacts_removed;
 	bool contacts_saved:1;
 
-	/* METADATA block list entries added in this transaction (the dict
-	   shows them only after the commit) */
-	unsigned int blocked_added;
 };
 
 static MODULE_CONTEXT_DEFINE_INIT(coi_storage_module,
@@ -62,115 +74,15 @@ static struct module *coi_storage_hooks_module;
 static enum coi_storage_flags coi_storage_flags;
 
 /*
- * Folders
- */
-
-static int
-coi_folder_ensure(struct coi_user *cuser, const char *vname,
-		  struct mail_storage *error_storage)
-{
-	struct mailbox *box = mailbox_alloc(cuser->root_ns->list, vname, 0);
-	enum mail_error error;
-	int ret = 0;
-
-	if (mailbox_create(box, NULL, FALSE) == 0) {
-		e_debug(event_create_passthrough(cuser->event)->
-			set_name("coi_folder_created")->
-			add_str("mailbox", vname)->event(),
-			"Created mailbox %s", vname);
-	} else {
-		(void)mailbox_get_last_error(box, &error);
-		if (error != MAIL_ERROR_EXISTS)
-			ret = -1;
-	}
-	if (ret == 0 && mailbox_set_subscribed(box, TRUE) < 0)
-		ret = -1;
-	if (ret < 0)
-		mail_storage_copy_error(error_storage, box->storage);
-	mailbox_free(&box);
-	return ret;
-}
-
-int coi_storage_folders_ensure(struct coi_user *cuser,
-			       struct mail_storage *error_storage)
-{
-	bool creating = cuser->creating_folders;
-	int ret;
-
-	cuser->creating_folders = TRUE;
-	ret = coi_folder_ensure(cuser, cuser->chats, error_storage);
-	if (ret == 0)
-		ret = coi_folder_ensure(cuser, cuser->contacts, error_storage);
-	cuser->creating_folders = creating;
-	return ret;
-}
-
-/* Chats may leave only for the Trash: is vname below a mailbox whose
-   special_use has \Trash? */
-static bool coi_mailbox_is_in_trash(struct mailbox *box)
-{
-	struct mail_namespace *ns = box->list->ns;
-	const struct mailbox_settings *set;
-	const char *p;
-	char sep = mail_namespace_get_sep(ns);
-
-	for (p = strchr(box->vname, sep); p != NULL; p = strchr(p + 1, sep)) {
-		set = mailbox_settings_find(ns, t_strdup_until(box->vname, p));
-		if (set != NULL && str_array_icase_find(
-			t_strsplit_spaces(set->special_use, " "), "\\Trash"))
-			return TRUE;
-	}
-	return FALSE;
-}
-
-int coi_storage_chats_ensure(struct coi_user *cuser, const char **error_r)
-{
-	struct mailbox *box;
-	enum mailbox_existence existence;
-	int ret = 0;
-
-	box = mailbox_alloc(cuser->root_ns->list, cuser->chats, 0);
-	if (mailbox_exists(box, FALSE, &existence) < 0) {
-		*error_r = t_strdup(mailbox_get_last_internal_error(box, NULL));
-		ret = -1;
-	} else if (existence != MAILBOX_EXISTENCE_SELECT) {
-		e_warning(cuser->event, "%s is missing: creating it again",
-			  cuser->chats);
-		if (coi_storage_folders_ensure(cuser, box->storage) < 0) {
-			*error_r = t_strdup(
-				mailbox_get_last_internal_error(box, NULL));
-			ret = -1;
-		}
-	}
-	mailbox_free(&box);
-	return ret;
-}
-
-static bool coi_chats_exists(struct coi_user *cuser)
-{
-	struct mailbox *box = mailbox_alloc(cuser->root_ns->list,
-					    cuser->chats, 0);
-	enum mailbox_existence existence;
-	bool exists;
-
-	exists = mailbox_exists(box, FALSE, &existence) == 0 &&
-		existence == MAILBOX_EXISTENCE_SELECT;
-	mailbox_free(&box);
-	return exists;
-}
-
-/*
  * Mailbox
  */
 
 static int
 coi_mailbox_enable(struct mailbox *box, struct coi_user *cuser, bool enable)
 {
-	if (coi_config_set_enabled(cuser, enable) < 0) {
-		/* already logged */
-		mail_storage_set_internal_error(box->storage);
+	if (coi_config_set(cuser, COI_CONFIG_ENABLED, enable ? "yes" : NULL,
+			   box->storage) < 0)
 		return -1;
-	}
 	e_debug(event_create_passthrough(cuser->event)->
 		set_name("coi_config_changed_by_folder")->
 		add_str("mailbox", box->vname)->
@@ -184,11 +96,11 @@ static int
 coi_mailbox_create_box(struct mailbox *box, const struct mailbox_update *update,
 		       bool directory)
 {
-	union mailbox_module_context *cbox = COI_MAILBOX_CONTEXT(box);
+	struct coi_mailbox *cbox = COI_MAILBOX_CONTEXT(box);
 	struct coi_user *cuser =
 		COI_USER_CONTEXT_REQUIRE(mailbox_list_get_user(box->list));
 
-	if (cbox->super.create_box(box, update, directory) < 0)
+	if (cbox->module_ctx.super.create_box(box, update, directory) < 0)
 		return -1;
 	/* Creating Chats asks for COI (server spec, "Indirectly Disabling
 	   and Enabling COI"), unless COI is creating it itself. */
@@ -200,11 +112,11 @@ coi_mailbox_create_box(struct mailbox *box, const struct mailbox_update *update,
 
 static int coi_mailbox_delete_box(struct mailbox *box)
 {
-	union mailbox_module_context *cbox = COI_MAILBOX_CONTEXT(box);
+	struct coi_mailbox *cbox = COI_MAILBOX_CONTEXT(box);
 	struct coi_user *cuser =
 		COI_USER_CONTEXT_REQUIRE(mailbox_list_get_user(box->list));
 
-	if (cbox->super.delete_box(box) < 0)
+	if (cbox->module_ctx.super.delete_box(box) < 0)
 		return -1;
 	if (coi_user_is_chats(cuser, box->list->ns, box->vname, FALSE))
 		return coi_mailbox_enable(box, cuser, FALSE);
@@ -213,7 +125,7 @@ static int coi_mailbox_delete_box(struct mailbox *box)
 
 static int coi_mailbox_rename_box(struct mailbox *src, struct mailbox *dest)
 {
-	union mailbox_module_context *cbox = COI_MAILBOX_CONTEXT(src);
+	struct coi_mailbox *cbox = COI_MAILBOX_CONTEXT(src);
 	struct coi_user *cuser =
 		COI_USER_CONTEXT_REQUIRE(mailbox_list_get_user(src->list));
 	bool moves_chats, makes_chats;
@@ -222,21 +134,21 @@ static int coi_mailbox_rename_box(struct mailbox *src, struct mailbox *dest)
 	moves_chats = coi_user_is_chats(cuser, src->list->ns, src->vname,
 					FALSE) ||
 		(coi_user_is_chats(cuser, src->list->ns, src->vname, TRUE) &&
-		 coi_chats_exists(cuser));
+		 coi_folders_chats_exists(cuser));
 	makes_chats = !moves_chats &&
 		coi_user_is_chats(cuser, dest->list->ns, dest->vname, TRUE);
 
-	if (moves_chats && !coi_mailbox_is_in_trash(dest)) {
+	if (moves_chats && !coi_folders_is_in_trash(dest)) {
 		mail_storage_set_error(src->storage, MAIL_ERROR_NOTPOSSIBLE,
 			t_strdup_printf("%s can only be deleted or moved to "
 					"the Trash", cuser->chats));
 		return -1;
 	}
-	if (cbox->super.rename_box(src, dest) < 0)
+	if (cbox->module_ctx.super.rename_box(src, dest) < 0)
 		return -1;
 	if (moves_chats)
 		return coi_mailbox_enable(src, cuser, FALSE);
-	if (makes_chats && coi_chats_exists(cuser))
+	if (makes_chats && coi_folders_chats_exists(cuser))
 		return coi_mailbox_enable(src, cuser, TRUE);
 	return 0;
 }
@@ -244,14 +156,6 @@ static int coi_mailbox_rename_box(struct mailbox *src, struct mailbox *dest)
 /*
  * Delivery: $Chat on every copy a chat delivery saves
  */
-
-unsigned int *
-coi_storage_transaction_blocked_added(struct mailbox_transaction_context *t)
-{
-	struct coi_transaction *ct = COI_TRANSACTION_CONTEXT(t);
-
-	return ct == NULL ? NULL : &ct->blocked_added;
-}
 
 static void coi_contacts_mark_saved(struct mail_save_context *ctx)
 {
@@ -306,15 +210,23 @@ static void coi_maildir_guid_preload(struct mailbox *box)
 static int coi_mailbox_copy(struct mail_save_context *ctx, struct mail *mail)
 {
 	struct mailbox *box = ctx->transaction->box;
-	union mailbox_module_context *cbox = COI_MAILBOX_CONTEXT(box);
+	struct coi_mailbox *cbox = COI_MAILBOX_CONTEXT(box);
 	struct coi_user *cuser =
 		COI_USER_CONTEXT_REQUIRE(mailbox_list_get_user(box->list));
 	struct coi_delivery *delivery = cuser->delivery;
 	enum mail_error error;
 	const char *errstr;
 
+	if (delivery != NULL && coi_folders_is_contacts(box)) {
+		/* Only the user's own clients store contacts: a delivery
+		   (Sieve's fileinto) falls back to the INBOX. */
+		mail_storage_set_error(box->storage, MAIL_ERROR_NOTPOSSIBLE,
+			t_strdup_printf("%s takes no delivered mail",
+					cuser->contacts));
+		return -1;
+	}
 	if (delivery == NULL || !delivery->chat) {
-		if (cbox->super.copy(ctx, mail) < 0)
+		if (cbox->module_ctx.super.copy(ctx, mail) < 0)
 			return -1;
 		coi_contacts_mark_saved(ctx);
 		return 0;
@@ -322,7 +234,7 @@ static int coi_mailbox_copy(struct mail_save_context *ctx, struct mail *mail)
 
 	coi_save_add_chat_keyword(ctx);
 	coi_maildir_guid_preload(box);
-	if (cbox->super.copy(ctx, mail) == 0) {
+	if (cbox->module_ctx.super.copy(ctx, mail) == 0) {
 		e_debug(event_create_passthrough(cuser->event)->
 			set_name("coi_chat_saved")->
 			add_str("mailbox", box->vname)->event(),
@@ -360,12 +272,12 @@ static int coi_mailbox_copy(struct mail_save_context *ctx, struct mail *mail)
 static int coi_mailbox_save_finish(struct mail_save_context *ctx)
 {
 	struct mailbox *box = ctx->transaction->box;
-	union mailbox_module_context *cbox = COI_MAILBOX_CONTEXT(box);
+	struct coi_mailbox *cbox = COI_MAILBOX_CONTEXT(box);
 	struct coi_user *cuser =
 		COI_USER_CONTEXT_REQUIRE(mailbox_list_get_user(box->list));
 	struct mail *dest_mail = ctx->dest_mail;
 
-	if (cbox->super.save_finish(ctx) < 0)
+	if (cbox->module_ctx.super.save_finish(ctx) < 0)
 		return -1;
 	coi_contacts_mark_saved(ctx);
 	if (cuser->delivery == NULL && !ctx->copying_or_moving &&
@@ -706,10 +618,14 @@ coi_seen_move(struct coi_user *cuser, struct mailbox *inbox,
 	unsigned int count = 0;
 	int ret;
 
-	if (coi_config_read(cuser, &config) < 0 || !config.enabled ||
-	    config.filter != COI_MESSAGE_FILTER_SEEN)
+	if (coi_config_read(cuser, &config, &error) < 0) {
+		e_error(cuser->event, "Cannot move seen chat messages to %s: "
+			"%s", cuser->chats, error);
 		return;
-	if (coi_storage_chats_ensure(cuser, &error) < 0) {
+	}
+	if (!config.enabled || config.filter != COI_MESSAGE_FILTER_SEEN)
+		return;
+	if (coi_folders_chats_ensure(cuser, &error) < 0) {
 		e_error(cuser->event, "Cannot move seen chat messages to %s: %s",
 			cuser->chats, error);
 		return;
@@ -760,11 +676,11 @@ static struct mailbox_transaction_context *
 coi_transaction_begin(struct mailbox *box, enum mailbox_transaction_flags flags,
 		      const char *reason)
 {
-	union mailbox_module_context *cbox = COI_MAILBOX_CONTEXT(box);
+	struct coi_mailbox *cbox = COI_MAILBOX_CONTEXT(box);
 	struct mailbox_transaction_context *t;
 	struct coi_transaction *ct;
 
-	t = cbox->super.transaction_begin(box, flags, reason);
+	t = cbox->module_ctx.super.transaction_begin(box, flags, reason);
 	ct = i_new(struct coi_transaction, 1);
 	MODULE_CONTEXT_SET(t, coi_storage_module, ct);
 	return t;
@@ -804,13 +720,20 @@ coi_transaction_commit(struct mailbox_transaction_context *t,
 		       struct mail_transaction_commit_changes *changes_r)
 {
 	struct mailbox *box = t->box;
-	union mailbox_module_context *cbox = COI_MAILBOX_CONTEXT(box);
+	struct coi_mailbox *cbox = COI_MAILBOX_CONTEXT(box);
 	struct coi_transaction *ct = COI_TRANSACTION_CONTEXT(t);
 	struct coi_user *cuser =
 		COI_USER_CONTEXT_REQUIRE(mailbox_list_get_user(box->list));
 	int ret;
 
-	ret = cbox->super.transaction_commit(t, changes_r);
+	/* COI's METADATA entries first: if they cannot be written, nothing
+	   of the SETMETADATA is */
+	if (coi_state_mailbox_transaction_commit(t) < 0) {
+		cbox->module_ctx.super.transaction_rollback(t);
+		coi_transaction_free(ct);
+		return -1;
+	}
+	ret = cbox->module_ctx.super.transaction_commit(t, changes_r);
 	if (ret == 0 && array_is_created(&ct->seen_uids)) T_BEGIN {
 		coi_seen_move(cuser, box, &ct->seen_uids);
 	} T_END;
@@ -825,10 +748,11 @@ coi_transaction_commit(struct mailbox_transaction_context *t,
 static void
 coi_transaction_rollback(struct mailbox_transaction_context *t)
 {
-	union mailbox_module_context *cbox = COI_MAILBOX_CONTEXT(t->box);
+	struct coi_mailbox *cbox = COI_MAILBOX_CONTEXT(t->box);
 	struct coi_transaction *ct = COI_TRANSACTION_CONTEXT(t);
 
-	cbox->super.transaction_rollback(t);
+	coi_state_mailbox_transaction_rollback(t);
+	cbox->module_ctx.super.transaction_rollback(t);
 	coi_transaction_free(ct);
 }
 
@@ -848,15 +772,6 @@ coi_mail_update_flags(struct mail *_mail, enum modify_type modify_type,
 	if (!array_is_created(&ct->seen_uids))
 		i_array_init(&ct->seen_uids, 8);
 	seq_range_array_add(&ct->seen_uids, _mail->uid);
-}
-
-static bool coi_mailbox_is_contacts(struct mailbox *box)
-{
-	struct coi_user *cuser =
-		COI_USER_CONTEXT(mailbox_list_get_user(box->list));
-
-	return cuser != NULL && cuser->root_ns == box->list->ns &&
-		strcmp(box->vname, cuser->contacts) == 0;
 }
 
 static void coi_mail_contact_expunge(struct mail *_mail)
@@ -896,7 +811,7 @@ static void coi_mail_allocated(struct mail *_mail)
 	    COI_USER_CONTEXT(mailbox_list_get_user(_mail->box->list)) == NULL)
 		return;
 	inbox = _mail->box->inbox_user;
-	contacts = !inbox && coi_mailbox_is_contacts(_mail->box);
+	contacts = !inbox && coi_folders_is_contacts(_mail->box);
 	if (!inbox && !contacts)
 		return;
 
@@ -910,36 +825,128 @@ static void coi_mail_allocated(struct mail *_mail)
 	MODULE_CONTEXT_SET_SELF(mail, coi_mail_module, cmail);
 }
 
+/*
+ * Attribute iteration below COI's own keys
+ */
+
+static struct mailbox_attribute_iter *
+coi_mailbox_attribute_iter_init(struct mailbox *box,
+				enum mail_attribute_type type_flags,
+				const char *prefix)
+{
+	struct coi_mailbox *cbox = COI_MAILBOX_CONTEXT(box);
+	struct mailbox_attribute_iter *iter;
+
+	/* On a SQL attribute dict such an iteration would even fail (it
+	   cannot go below a map's last variable); on others it would list
+	   old copies of what the internal attributes list. */
+	if ((type_flags & MAIL_ATTRIBUTE_TYPE_MASK) !=
+	    MAIL_ATTRIBUTE_TYPE_PRIVATE ||
+	    !str_begins(prefix, COI_ATTR_OWN_PREFIX)) {
+		return cbox->module_ctx.super.attribute_iter_init(box,
+			type_flags, prefix);
+	}
+	iter = i_new(struct mailbox_attribute_iter, 1);
+	iter->box = box;
+	if (!array_is_created(&cbox->own_iters))
+		p_array_init(&cbox->own_iters, box->pool, 2);
+	array_push_back(&cbox->own_iters, &iter);
+	return iter;
+}
+
+static bool
+coi_mailbox_attribute_iter_own(struct coi_mailbox *cbox,
+			       struct mailbox_attribute_iter *iter,
+			       bool remove)
+{
+	struct mailbox_attribute_iter *const *iters;
+	unsigned int i, count;
+
+	if (!array_is_created(&cbox->own_iters))
+		return FALSE;
+	iters = array_get(&cbox->own_iters, &count);
+	for (i = 0; i < count; i++) {
+		if (iters[i] == iter) {
+			if (remove)
+				array_delete(&cbox->own_iters, i, 1);
+			return TRUE;
+		}
+	}
+	return FALSE;
+}
+
+static const char *
+coi_mailbox_attribute_iter_next(struct mailbox_attribute_iter *iter)
+{
+	struct coi_mailbox *cbox = COI_MAILBOX_CONTEXT(iter->box);
+
+	if (coi_mailbox_attribute_iter_own(cbox, iter, FALSE))
+		return NULL;
+	return cbox->module_ctx.super.attribute_iter_next(iter);
+}
+
+static int
+coi_mailbox_attribute_iter_deinit(struct mailbox_attribute_iter *iter)
+{
+	struct coi_mailbox *cbox = COI_MAILBOX_CONTEXT(iter->box);
+
+	if (coi_mailbox_attribute_iter_own(cbox, iter, TRUE)) {
+		i_free(iter);
+		return 0;
+	}
+	return cbox->module_ctx.super.attribute_iter_deinit(iter);
+}
+
 static void coi_mailbox_allocated(struct mailbox *box)
 {
 	struct mail_user *user = mailbox_list_get_user(box->list);
 	struct mailbox_vfuncs *v = box->vlast;
-	union mailbox_module_context *cbox;
+	struct coi_mailbox *cbox;
+	bool contacts;
 
 	if (COI_USER_CONTEXT(user) == NULL ||
 	    box->list->ns->type != MAIL_NAMESPACE_TYPE_PRIVATE)
 		return;
 
-	cbox = p_new(box->pool, union mailbox_module_context, 1);
-	cbox->super = *v;
-	box->vlast = &cbox->super;
+	cbox = p_new(box->pool, struct coi_mailbox, 1);
+	cbox->module_ctx.super = *v;
+	box->vlast = &cbox->module_ctx.super;
 	v->create_box = coi_mailbox_create_box;
 	v->delete_box = coi_mailbox_delete_box;
 	v->rename_box = coi_mailbox_rename_box;
 	v->copy = coi_mailbox_copy;
 	if ((coi_storage_flags & COI_STORAGE_FLAG_CLIENT) != 0)
 		v->save_finish = coi_mailbox_save_finish;
-	if ((coi_storage_flags & COI_STORAGE_FLAG_CLIENT) != 0 &&
-	    (box->inbox_user || coi_mailbox_is_contacts(box))) {
+	/* The INBOX holds the server attributes, whose COI entries commit
+	   with the transaction (in every process: doveadm sets them too),
+	   and Contacts the blocked contacts an IMAP client changes. */
+	contacts = (coi_storage_flags & COI_STORAGE_FLAG_CLIENT) != 0 &&
+		coi_folders_is_contacts(box);
+	if (box->inbox_any || contacts) {
 		v->transaction_begin = coi_transaction_begin;
 		v->transaction_commit = coi_transaction_commit;
 		v->transaction_rollback = coi_transaction_rollback;
 	}
-	MODULE_CONTEXT_SET_SELF(box, coi_storage_module, cbox);
+	if (box->inbox_any) {
+		v->attribute_iter_init = coi_mailbox_attribute_iter_init;
+		v->attribute_iter_next = coi_mailbox_attribute_iter_next;
+		v->attribute_iter_deinit = coi_mailbox_attribute_iter_deinit;
+	}
+	MODULE_CONTEXT_SET(box, coi_storage_module, cbox);
+}
+
+static void coi_storage_user_created(struct mail_user *user)
+{
+	struct coi_user *cuser;
+
+	coi_user_created(user);
+	if ((cuser = COI_USER_CONTEXT(user)) != NULL &&
+	    user->error == NULL)
+		coi_state_user_created(cuser);
 }
 
 const struct mail_storage_hooks coi_mail_storage_hooks = {
-	.mail_user_created = coi_user_created,
+	.mail_user_created = coi_storage_user_created,
 	.mail_namespaces_created = coi_user_namespaces_created,
 	.mailbox_allocated = coi_mailbox_allocated,
 	.mail_allocated = coi_mail_allocated,

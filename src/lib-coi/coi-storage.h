@@ -21,19 +21,4 @@ enum coi_storage_flags {
 void coi_storage_init(struct module *module, enum coi_storage_flags flags);
 void coi_storage_deinit(void);
 
-/* Create <root>/Chats and <root>/Contacts where missing and subscribe both.
-   Returns 0, or -1 with the error copied to error_storage. */
-int coi_storage_folders_ensure(struct coi_user *cuser,
-			       struct mail_storage *error_storage);
-
-/* The counter of block list entries the transaction added so far (NULL
-   for a transaction COI does not track). */
-struct mailbox_transaction_context;
-unsigned int *
-coi_storage_transaction_blocked_added(struct mailbox_transaction_context *t);
-
-/* Make sure <root>/Chats exists, recreating it (and Contacts) for a user
-   whose Chats went missing. Returns 0, or -1 with error_r. */
-int coi_storage_chats_ensure(struct coi_user *cuser, const char **error_r);
-
 #endif

@@ -7,9 +7,8 @@
 #include "byteorder.h"
 #include "strnum.h"
 #include "sha2.h"
-#include "mail-storage.h"
 #include "coi-settings.h"
-#include "coi-config.h"
+#include "coi-state.h"
 #include "coi-thread.h"
 
 /* Bytes of the id's SHA-256 kept in a slot to tell ids apart. */
@@ -26,7 +25,7 @@ coi_thread_key(const struct coi_settings *set,
 	       const unsigned char digest[SHA256_RESULTLEN])
 {
 	i_assert(set->thread_index_size > 0);
-	return t_strdup_printf(COI_THREAD_ATTR_PREFIX"%u",
+	return t_strdup_printf("%u",
 		be32_to_cpu_unaligned(digest) % set->thread_index_size);
 }
 
@@ -60,27 +59,38 @@ bool coi_thread_entry_matches(const char *value, const char *id, time_t now,
 		stamp + max_age_secs >= (uintmax_t)now;
 }
 
-int coi_thread_lookup(struct coi_attrs *attrs, const struct coi_settings *set,
-		      const ARRAY_TYPE(const_string) *ids,
-		      const char **found_id_r)
+void coi_thread_read_want(struct coi_state_read *read,
+			  const struct coi_settings *set,
+			  const ARRAY_TYPE(const_string) *ids)
 {
-	ARRAY_TYPE(const_string) keys;
-	const char *id, *key, *unused, *value;
+	const char *id, *slot, *unused;
+
+	if (set->thread_index_size == 0)
+		return;
+	array_foreach_elem(ids, id) {
+		coi_thread_entry(set, id, ioloop_time, &slot, &unused);
+		coi_state_read_want(read, COI_STATE_THREAD, slot);
+	}
+}
+
+int coi_thread_lookup(struct coi_state_read *read,
+		      const struct coi_settings *set,
+		      const ARRAY_TYPE(const_string) *ids,
+		      const char **found_id_r, const char **error_r)
+{
+	const char *id, *slot, *unused, *value;
 	int ret;
 
 	*found_id_r = NULL;
 	if (set->thread_index_size == 0)
 		return 0;
 	/* one dict round trip for all of them */
-	t_array_init(&keys, array_count(ids));
+	coi_thread_read_want(read, set, ids);
+	coi_state_read_fetch(read);
 	array_foreach_elem(ids, id) {
-		coi_thread_entry(set, id, ioloop_time, &key, &unused);
-		array_push_back(&keys, &key);
-	}
-	coi_attrs_prefetch(attrs, &keys);
-	array_foreach_elem(ids, id) {
-		coi_thread_entry(set, id, ioloop_time, &key, &unused);
-		ret = coi_attrs_get(attrs, key, &value);
+		coi_thread_entry(set, id, ioloop_time, &slot, &unused);
+		ret = coi_state_read_get(read, COI_STATE_THREAD, slot, &value,
+					 error_r);
 		if (ret < 0)
 			return -1;
 		if (ret > 0 && coi_thread_entry_matches(value, id,
@@ -92,14 +102,18 @@ int coi_thread_lookup(struct coi_attrs *attrs, const struct coi_settings *set,
 	return 0;
 }
 
-int coi_thread_add(struct coi_attrs *attrs, const struct coi_settings *set,
-		   const char *id, dict_transaction_commit_callback_t *callback,
-		   void *context)
+void coi_thread_add(struct coi_user *cuser, const struct coi_settings *set,
+		    const char *id)
 {
-	const char *key, *value;
+	struct coi_state_transaction *trans;
+	const char *slot, *value;
 
 	if (set->thread_index_size == 0)
-		return 0;
-	coi_thread_entry(set, id, ioloop_time, &key, &value);
-	return coi_attrs_set_internal(attrs, key, value, callback, context);
+		return;
+	coi_thread_entry(set, id, ioloop_time, &slot, &value);
+	/* The commit (a disk flush on a SQL dict) runs while the message is
+	   saved; the user's deinit waits for it. */
+	trans = coi_state_transaction_begin(cuser);
+	coi_state_set(trans, COI_STATE_THREAD, slot, value);
+	coi_state_transaction_commit_async(&trans);
 }

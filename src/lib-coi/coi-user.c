@@ -50,13 +50,22 @@ coi_user_alloc(struct mail_user *user, const char **error_r)
 		return cuser;
 	}
 
-	/* The per-user COI configuration is kept in mail attributes; without
-	   a dict for them COI can be neither configured nor read. */
+	/* Without coi_state_dict, COI's state is kept in the user's mail
+	   attributes: without a dict for them, or with one that cannot be
+	   iterated, COI can be neither configured nor read. */
+	if (*cuser->set.state_dict != '\0')
+		return cuser;
 	mail_set = mail_user_set_get_storage_set(user);
 	if (*mail_set->mail_attribute_dict == '\0') {
-		*error_r = "coi: mail_attribute_dict is not set, but COI keeps "
-			"the user's configuration in mail attributes "
-			"(e.g. mail_attribute_dict = file:%h/dovecot-attributes)";
+		*error_r = "coi: Neither coi_state_dict nor mail_attribute_dict "
+			"is set, so COI has nowhere to keep the user's state "
+			"(e.g. coi_state_dict = proxy::coi, see docs/sql-dict.md)";
+	} else if (coi_state_dict_verify(mail_set->mail_attribute_dict,
+					 &error) < 0) {
+		*error_r = t_strdup_printf("coi: mail_attribute_dict '%s' "
+			"cannot hold COI's state without coi_state_dict: %s",
+			str_sanitize(mail_set->mail_attribute_dict, 128),
+			error);
 	}
 	return cuser;
 }

@@ -5,6 +5,7 @@
 
 #include "lib.h"
 #include "array.h"
+#include "str.h"
 #include "dict.h"
 #include "istream.h"
 #include "unichar.h"
@@ -18,6 +19,8 @@
 #include "coi-common.h"
 #include "coi-user.h"
 #include "coi-config.h"
+#include "coi-block.h"
+#include "coi-state.h"
 #include "coi-storage.h"
 #include "coi-deliver.h"
 
@@ -293,69 +296,134 @@ static void test_coi_storage_invalid_values(void)
 	test_end();
 }
 
-/* The delivery's reads: one round trip for the keys it names, the same
-   answers as lib-storage gives, kept until forgotten. */
-static int test_attrs_committed;
-
-static void
-test_attrs_commit_callback(const struct dict_commit_result *result,
-			   void *context)
+/* A user with the file attribute dict and coi_state_dict = state_dict
+   (NULL: none, the state is in the attributes). */
+static void test_state_user_init(const char *state_dict)
 {
-	int *committed_r = context;
+	const char *const extra[] = {
+		t_strdup_printf("mail_attribute_dict=file:%sattributes",
+				ctx->home_root),
+		state_dict == NULL ? NULL :
+			t_strconcat("plugin/coi_state_dict=", state_dict, NULL),
+		NULL
+	};
+	struct test_mail_storage_settings set = {
+		.driver = "maildir",
+		.driver_opts = "",
+		.hierarchy_sep = "/",
+		.extra_input = extra,
+	};
 
-	*committed_r = result->ret;
+	test_mail_storage_init_user(ctx, &set);
 }
 
-static void test_coi_storage_attrs_prefetch(void)
+/* Returns TRUE if the file holds str. */
+static bool test_file_has(const char *path, const char *str)
 {
-	static const char *const names[] = {
-		COI_ATTR_ENABLED, COI_ATTR_MESSAGE_FILTER,
-		MAILBOX_ATTRIBUTE_PREFIX_DOVECOT_PVT "coi/test-unset",
+	struct istream *input = i_stream_create_file(path, SIZE_MAX);
+	string_t *text = t_str_new(1024);
+	const unsigned char *data;
+	size_t size;
+
+	while (i_stream_read_more(input, &data, &size) > 0) {
+		str_append_data(text, data, size);
+		i_stream_skip(input, size);
+	}
+	i_stream_unref(&input);
+	return strstr(str_c(text), str) != NULL;
+}
+
+static void test_coi_storage_state(void)
+{
+	static const struct {
+		bool own_dict;
+		const char *file, *thread_key;
+	} layouts[] = {
+		{ TRUE, "coi-state", "priv/coi/thread/5" },
+		{ FALSE, "attributes", "vendor/vendor.dovecot/pvt/coi/thread/5" },
 	};
-	ARRAY_TYPE(const_string) keys;
-	struct coi_attrs attrs;
-	struct mailbox *box;
+	struct coi_state_read *read;
+	struct coi_state_transaction *trans;
+	struct coi_state_iter *iter;
+	const char *value, *error, *name;
+	unsigned int i, count;
+
+	for (i = 0; i < N_ELEMENTS(layouts); i++) {
+		test_begin(t_strdup_printf("coi storage state (%s)",
+					   layouts[i].file));
+		test_state_user_init(!layouts[i].own_dict ? NULL :
+			t_strconcat("file:", ctx->home_root, "coi-state",
+				    NULL));
+		test_assert_idx(test_attr_set(COI_ATTR_ENABLED, "yes",
+					      &error) == MAIL_ERROR_NONE, i);
+
+		read = coi_state_read_begin(test_cuser());
+		coi_state_read_want(read, COI_STATE_CONFIG, "enabled");
+		coi_state_read_want(read, COI_STATE_CONFIG, "message-filter");
+		coi_state_read_want(read, COI_STATE_THREAD, "5");
+		coi_state_read_fetch(read);
+		test_assert_idx(coi_state_read_get(read, COI_STATE_CONFIG,
+			"enabled", &value, &error) == 1 &&
+			null_strcmp(value, "yes") == 0, i);
+		test_assert_idx(coi_state_read_get(read, COI_STATE_CONFIG,
+			"message-filter", &value, &error) == 0 &&
+			value == NULL, i);
+
+		/* a write shows in the next read, not in this one */
+		trans = coi_state_transaction_begin(test_cuser());
+		coi_state_set(trans, COI_STATE_THREAD, "5", "1 x");
+		coi_state_transaction_commit_async(&trans);
+		test_assert_idx(coi_state_read_get(read, COI_STATE_THREAD,
+			"5", &value, &error) == 0, i);
+		coi_state_read_end(&read);
+		test_assert_idx(coi_state_lookup(test_cuser(),
+			COI_STATE_THREAD, "5", &value, &error) == 1 &&
+			null_strcmp(value, "1 x") == 0, i);
+
+		/* listing: one level, names only */
+		test_assert_idx(test_attr_set(COI_ATTR_BLOCKED_PREFIX
+			"a@example.org", "yes", &error) == MAIL_ERROR_NONE, i);
+		test_assert_idx(test_attr_set(COI_ATTR_BLOCKED_PREFIX
+			"@example.net", "yes", &error) == MAIL_ERROR_NONE, i);
+		count = 0;
+		iter = coi_state_iter_init(test_cuser(), COI_STATE_BLOCKED);
+		while ((name = coi_state_iter_next(iter)) != NULL) {
+			test_assert_idx(strcmp(name, "a@example.org") == 0 ||
+					strcmp(name, "@example.net") == 0, i);
+			count++;
+		}
+		test_assert_idx(coi_state_iter_deinit(&iter, &error) == 0, i);
+		test_assert_idx(count == 2, i);
+		test_mail_storage_deinit_user(ctx);
+
+		/* where it went: the layout of coi-state.h */
+		test_assert_idx(test_file_has(t_strconcat(ctx->home_root,
+			layouts[i].file, NULL), layouts[i].thread_key), i);
+		test_end();
+	}
+}
+
+/* A state dict that cannot be opened fails reads, listings and writes
+   with an error that does not name the key. */
+static void test_coi_storage_state_broken(void)
+{
+	struct coi_state_transaction *trans;
+	struct coi_state_read *read;
 	const char *value, *error;
 
-	test_begin("coi storage attrs prefetch");
-	test_user_init("", "/", NULL);
-	test_assert(test_attr_set(COI_ATTR_ENABLED, "yes", &error) ==
-		    MAIL_ERROR_NONE);
-	box = coi_config_inbox_alloc(test_cuser());
-	coi_attrs_init(&attrs, box);
-	t_array_init(&keys, N_ELEMENTS(names));
-	array_append(&keys, names, N_ELEMENTS(names));
-	coi_attrs_prefetch(&attrs, &keys);
-	test_assert(attrs.prefix != NULL &&
-		    str_begins(attrs.prefix, DICT_PATH_PRIVATE));
-	test_assert(array_count(&attrs.prefetched) == N_ELEMENTS(names));
-	test_assert(coi_attrs_get(&attrs, names[0], &value) == 1 &&
-		    null_strcmp(value, "yes") == 0);
-	test_assert(coi_attrs_get(&attrs, names[1], &value) == 0 &&
-		    value == NULL);
-	test_assert(coi_attrs_get(&attrs, names[2], &value) == 0);
-
-	/* a change after the prefetch shows once forgotten */
-	test_assert(test_attr_set(COI_ATTR_MESSAGE_FILTER, "active", &error) ==
-		    MAIL_ERROR_NONE);
-	test_assert(coi_attrs_get(&attrs, names[1], &value) == 0);
-	coi_attrs_forget(&attrs);
-	test_assert(coi_attrs_get(&attrs, names[1], &value) == 1 &&
-		    null_strcmp(value, "active") == 0);
-
-	/* the thread index writes under the same prefix, without waiting:
-	   the result comes through the callback */
-	test_attrs_committed = 0;
-	test_assert(coi_attrs_set_internal(&attrs, names[2], "1 x",
-		test_attrs_commit_callback, &test_attrs_committed) == 0);
-	(void)dict_wait(test_cuser()->user->_attr_dict);
-	test_assert(test_attrs_committed == DICT_COMMIT_RET_OK);
-	coi_attrs_deinit(&attrs);
-	coi_attrs_init(&attrs, box);
-	test_assert(coi_attrs_get(&attrs, names[2], &value) == 1 &&
-		    null_strcmp(value, "1 x") == 0);
-	coi_attrs_deinit(&attrs);
-	mailbox_free(&box);
+	test_begin("coi storage state broken");
+	test_state_user_init("proxy:/nonexistent/socket:coi");
+	read = coi_state_read_begin(test_cuser());
+	coi_state_read_want(read, COI_STATE_BLOCKED, "secret@example.org");
+	coi_state_read_fetch(read);
+	test_assert(coi_state_read_get(read, COI_STATE_BLOCKED,
+		"secret@example.org", &value, &error) == -1);
+	test_assert(strstr(error, "secret") == NULL);
+	coi_state_read_end(&read);
+	trans = coi_state_transaction_begin(test_cuser());
+	coi_state_set(trans, COI_STATE_BLOCKED, "secret@example.org", "yes");
+	test_assert(coi_state_transaction_commit(&trans, &error) == -1);
+	test_assert(strstr(error, "secret") == NULL);
 	test_mail_storage_deinit_user(ctx);
 	test_end();
 }
@@ -367,7 +435,7 @@ static void test_coi_storage_config_read(void)
 
 	test_begin("coi storage config read");
 	test_user_init("", "/", NULL);
-	test_assert(coi_config_read(test_cuser(), &config) == 0);
+	test_assert(coi_config_read(test_cuser(), &config, &error) == 0);
 	test_assert(!config.enabled);
 	test_assert(config.filter == COI_MESSAGE_FILTER_NONE);
 
@@ -375,14 +443,14 @@ static void test_coi_storage_config_read(void)
 		    MAIL_ERROR_NONE);
 	test_assert(test_attr_set(COI_ATTR_MESSAGE_FILTER, "seen", &error) ==
 		    MAIL_ERROR_NONE);
-	test_assert(coi_config_read(test_cuser(), &config) == 0);
+	test_assert(coi_config_read(test_cuser(), &config, &error) == 0);
 	test_assert(config.enabled);
 	test_assert(config.filter == COI_MESSAGE_FILTER_SEEN);
 
 	/* NIL means none */
 	test_assert(test_attr_set(COI_ATTR_MESSAGE_FILTER, NULL, &error) ==
 		    MAIL_ERROR_NONE);
-	test_assert(coi_config_read(test_cuser(), &config) == 0);
+	test_assert(coi_config_read(test_cuser(), &config, &error) == 0);
 	test_assert(config.filter == COI_MESSAGE_FILTER_NONE);
 	test_mail_storage_deinit_user(ctx);
 
@@ -646,7 +714,8 @@ int main(int argc, char **argv)
 		test_coi_storage_enable,
 		test_coi_storage_invalid_values,
 		test_coi_storage_config_read,
-		test_coi_storage_attrs_prefetch,
+		test_coi_storage_state,
+		test_coi_storage_state_broken,
 		test_coi_storage_indirect,
 		test_coi_storage_deliver_headers,
 		test_coi_storage_seen_move_recovery,

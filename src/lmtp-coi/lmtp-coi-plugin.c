@@ -104,7 +104,9 @@ lmtp_coi_deliver_mail(struct mail_deliver_context *ctx,
 	} T_END;
 
 	delivery = cuser == NULL ? NULL : cuser->delivery;
-	if (delivery != NULL && delivery->policy_error != NULL) {
+	if (delivery != NULL && (delivery->policy_error != NULL ||
+				 delivery->state_error != NULL)) {
+		/* logged by COI; the MTA retries */
 		ctx->tempfail_error = "Temporary internal error";
 		return -1;
 	}

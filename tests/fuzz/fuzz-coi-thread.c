@@ -29,8 +29,7 @@ FUZZ_BEGIN_DATA(const unsigned char *data, size_t size)
 
 	/* what is written is found again, until it is too old */
 	coi_thread_entry(&set, id, now, &key, &value);
-	FUZZ_CHECK(str_begins(key, COI_THREAD_ATTR_PREFIX));
-	p = key + strlen(COI_THREAD_ATTR_PREFIX);
+	p = key;
 	FUZZ_CHECK(str_to_uint(p, &slot) == 0 &&
 		   slot < set.thread_index_size);
 	FUZZ_CHECK(coi_thread_entry_matches(value, id, now,

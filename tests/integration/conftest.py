@@ -10,7 +10,8 @@ import pytest
 sys.path.insert(0, os.path.dirname(__file__))
 
 import harness  # noqa: E402
-from harness import DovecotServer, built_plugin  # noqa: E402
+from harness import (DOVEADM_MODULEDIR, DovecotServer,  # noqa: E402
+                     built_plugin)
 
 # The sanitizer self-tests and unit tests need the sanitizer build:
 # collected only with COI_SANITIZE=1 (a skipped test would count as failed).
@@ -97,3 +98,17 @@ def pytest_sessionfinish(session, exitstatus):
         sys.stderr.write("\nsanitizer reports after the last test:\n" +
                          harness.format_sanitizer_reports(reports) + "\n")
         session.exitstatus = 1
+
+
+@pytest.fixture(scope="module")
+def doveadm_plugin():
+    """doveadm loads plugins only from its compiled-in directory: put the
+    freshly built one there for this module, and take it away after."""
+    link = os.path.join(DOVEADM_MODULEDIR, "lib10_doveadm_coi_plugin.so")
+    if os.path.lexists(link) and not os.path.islink(link):
+        pytest.fail(f"{link} is installed: remove it to test the build")
+    if os.path.lexists(link):
+        os.unlink(link)
+    os.symlink(built_plugin("doveadm_coi"), link)
+    yield
+    os.unlink(link)

@@ -350,8 +350,6 @@ plugin {{
         - "file": mail_attribute_dict = self.attribute_dict and no
           coi_state_dict, so COI keeps its state in the attribute dict
           (the layout before coi_state_dict, and the upgrade path);
-        - "fs": the file attribute dict plus coi_state_dict on Dovecot's
-          fs dict, one file per key (the README's recommended setup);
         - "sqlite", "postgresql": exactly what docs/sql-dict.md tells an
           admin to paste, its placeholders replaced by this server's
           paths (doc_config()), with the schema of the same page loaded
@@ -359,9 +357,6 @@ plugin {{
         if self.backend == "file":
             return ("" if self.attribute_dict is None else
                     f"mail_attribute_dict = {self.attribute_dict}")
-        if self.backend == "fs":
-            return (f"mail_attribute_dict = {self.attribute_dict}\n"
-                    f"plugin {{\n  coi_state_dict = {FS_STATE_DICT}\n}}")
         d = f"{self.dir}/dict"
         os.makedirs(d)
         if self.backend == "sqlite":
@@ -407,10 +402,8 @@ service dict {
         """Where COI keeps its state in this server: "state-dict" (the
         coi_state_dict keys, priv/coi/...) or "attributes" (below
         vendor/vendor.dovecot/pvt/ of the attribute dict: the "file"
-        backend, or a build that does not know coi_state_dict yet)."""
-        if self.backend != "file" and build_has_state_dict():
-            return "state-dict"
-        return "attributes"
+        backend)."""
+        return "attributes" if self.backend == "file" else "state-dict"
 
     def _sanitizer_conf(self):
         """The services that load our plugins run through a wrapper that
@@ -553,9 +546,7 @@ service dict {
 
 # -- backends: the dicts COI and the attributes are kept in --------------------
 
-BACKENDS = ("file", "fs", "sqlite", "postgresql")
-# The README's recommended coi_state_dict without SQL: one file per key.
-FS_STATE_DICT = "fs:posix:prefix=%h/coi/"
+BACKENDS = ("file", "sqlite", "postgresql")
 SQL_DOC = os.path.join(REPO, "docs", "sql-dict.md")
 # The names docs/sql-dict.md's blocks use for what each installation has
 # elsewhere (its "Placeholders" table); doc_config() replaces them.
@@ -602,7 +593,12 @@ def doc_config(backend, conf_dir, connect):
     """docs/sql-dict.md's dovecot.conf part for backend, with its two
     .conf.ext files written into conf_dir, and the placeholders (the
     configuration directory, the connect string) replaced."""
+    blocks = doc_blocks()
     for ext in ("dovecot-dict-attr.conf.ext", "dovecot-dict-coi.conf.ext"):
+        # SQLite's attribute dict stays on the file dict (see the page)
+        if ext == "dovecot-dict-attr.conf.ext" and \
+                f"{backend}/{ext}" not in blocks:
+            continue
         text = doc_block(f"{backend}/{ext}")
         placeholder = f"connect = {DOC_CONNECT[backend]}\n"
         if placeholder not in text:
@@ -615,14 +611,6 @@ def doc_config(backend, conf_dir, connect):
         raise RuntimeError(f"{SQL_DOC}: {backend}/dovecot.conf names no "
                            f"file in {DOC_CONF_DIR}")
     return conf.replace(DOC_CONF_DIR, conf_dir.rstrip("/") + "/")
-
-
-def build_has_state_dict():
-    """Whether the plugins under test know the coi_state_dict setting.
-    Until they do, Dovecot ignores it and COI keeps its state in the
-    attribute dict (tests that look at the tables need to know)."""
-    with open(built_plugin("imap_coi"), "rb") as f:
-        return b"coi_state_dict" in f.read()
 
 
 # -- a throwaway PostgreSQL ----------------------------------------------------

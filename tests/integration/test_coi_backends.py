@@ -2,8 +2,9 @@
 
 With COI loaded and enabled and generic METADATA on (imap_metadata =
 yes), on the file dict (COI's state in it: the layout without
-coi_state_dict), the file dict plus coi_state_dict on the fs dict, and
-SQLite and PostgreSQL configured exactly as docs/sql-dict.md says:
+coi_state_dict), and SQLite and PostgreSQL configured exactly as
+docs/sql-dict.md says (SQLite: COI's dict only, the attributes on file;
+PostgreSQL: both):
 mailbox CREATE, RENAME and DELETE (COI's folders too), RFC 5464 METADATA
 on the server and on mailboxes, what Delta Chat and push clients send,
 COI's own config read and block list. Then two Dovecot instances sharing
@@ -19,17 +20,13 @@ from harness import (COI_CONFIG, deliver, enable_coi, getmetadata,
 USERS = [f"k{i}" for i in range(40)]
 IMAP_METADATA = True
 BLOCKED = "/private/vendor/vendor.dovecot/coi/blocked"
-SQL = ("sqlite", "postgresql")
-# Dovecot 2.3's dict-sql cannot iterate below a map's fixed part
-# (docs/sql-dict.md, "The limit that remains"): GETMETADATA with a DEPTH
-# over 0 fails on a SQL attribute dict, with or without COI.
+# The backends whose attribute dict is SQL. Dovecot 2.3's dict-sql cannot
+# iterate below a map's fixed part (docs/sql-dict.md, "The limit that
+# remains"): GETMETADATA with a DEPTH over 0 of a non-COI entry fails on a
+# SQL attribute dict, with or without COI.
+SQL = ("postgresql",)
 DEPTH_ON_SQL = ("dict-sql 2.3: Key continues past the matched pattern "
                 "priv/$/$ (docs/sql-dict.md)")
-# Dovecot 2.3.19's SQLite driver fails a command that changes /private
-# and /shared attributes in one go, which every mailbox DELETE does
-# (docs/sql-dict.md, SQLite).
-SQLITE_BOTH = ("SQLite: Dict shared transaction commit failed: sql dict: "
-               "commit failed: not an error (docs/sql-dict.md)")
 
 
 @pytest.fixture
@@ -66,14 +63,9 @@ def sql_limit(request, backend_server, backends=SQL, reason=DEPTH_ON_SQL):
         request.applymarker(pytest.mark.xfail(strict=True, reason=reason))
 
 
-def sqlite_limit(request, backend_server):
-    sql_limit(request, backend_server, ("sqlite",), SQLITE_BOTH)
-
-
 # -- mailboxes --------------------------------------------------------------
 
 def test_create_rename_delete(request, backend_server, conn):
-    sqlite_limit(request, backend_server)
     assert ok(conn, 'CREATE "Foo"') == []
     assert ok(conn, 'RENAME "Foo" "Bar"') == []
     assert ok(conn, 'DELETE "Bar"') == []
@@ -82,7 +74,6 @@ def test_create_rename_delete(request, backend_server, conn):
 
 
 def test_delete_chats_disables_coi(request, backend_server, conn):
-    sqlite_limit(request, backend_server)
     assert ok(conn, 'DELETE "COI/Chats"') == []
     assert metadata(ok(conn, f'GETMETADATA "" {COI_CONFIG}/enabled')) == \
         {f"{COI_CONFIG}/enabled": None}
@@ -93,7 +84,6 @@ def test_delete_chats_disables_coi(request, backend_server, conn):
 
 
 def test_delete_of_a_mailbox_with_metadata(request, backend_server, conn):
-    sqlite_limit(request, backend_server)
     assert ok(conn, 'CREATE "Foo"') == []
     assert ok(conn, 'SETMETADATA "Foo" (/private/comment "mine" '
                     '/shared/comment "ours")') == []
@@ -153,7 +143,6 @@ def test_depth(request, backend_server, conn, mailbox, depth):
 def test_maxsize(request, backend_server, conn):
     """RFC 5464 4.2.1: a longer value is left out, and the tagged OK says
     how long the longest one was."""
-    sqlite_limit(request, backend_server)
     assert ok(conn, 'SETMETADATA "INBOX" (/private/comment "0123456789" '
                     '/shared/comment "abc")') == []
     status, text, untagged = imap_command(

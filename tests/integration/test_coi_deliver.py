@@ -11,8 +11,8 @@ import pytest
 
 from conftest import coi_server
 from harness import (deliver, enable_coi, idle_on_inbox, idle_reads,
-                     imap_command, login, make_message, messages, tool_env,
-                     where)
+                     imap_command, lmtp_attempt, login, make_message,
+                     messages, tool_env, where)
 
 CHAT = "$Chat"
 
@@ -24,6 +24,7 @@ USERS = [f"d{i}" for i in range(60)] + [
     {"name": "nothread", "fields": {"userdb_coi_thread_index_size": "0"}},
     {"name": "badsize", "fields": {"userdb_coi_thread_index_size": "lots"}},
     {"name": "badage", "fields": {"userdb_coi_thread_index_max_age": "-1"}},
+    {"name": "stateless", "fields": {"userdb_coi_state_failure": "deliver"}},
 ]
 
 
@@ -508,7 +509,31 @@ def test_chats_not_writable_falls_back_to_inbox(server, user):
     assert where(server, user, msgid) == [("INBOX", {CHAT})]
 
 
-def test_unreadable_config_delivers_like_mail(server, user):
+def test_unreadable_config_tempfails(server, user):
+    """A state that cannot be read must not let a blocked sender in: the
+    delivery fails temporarily (the MTA retries), and is stored once the
+    state can be read again."""
+    enable_coi(server, user, "active")
+    attrs = os.path.join(server.home(user), "dovecot-attributes")
+    msgid, msg = make_message(chat_version="1.0")
+    os.chmod(attrs, 0)
+    try:
+        replies = lmtp_attempt(server, "sender@example.org", [user], msg)
+    finally:
+        os.chmod(attrs, 0o600)
+    assert replies[user][0] == 451, replies
+    assert where(server, user, msgid) == []
+    assert server.wait_for_log(rf"lmtp\({user}\).*Error: .*coi: Failed to "
+                               r"read the block list, delivery fails "
+                               r"temporarily")
+    deliver(server, user, msg)
+    assert where(server, user, msgid) == [("COI/Chats", {CHAT})]
+
+
+def test_unreadable_config_delivers_like_mail_if_chosen(server):
+    """coi_state_failure = deliver: the message goes where it would go
+    without COI."""
+    user = "stateless"
     enable_coi(server, user, "active")
     attrs = os.path.join(server.home(user), "dovecot-attributes")
     os.chmod(attrs, 0)
@@ -519,7 +544,8 @@ def test_unreadable_config_delivers_like_mail(server, user):
         os.chmod(attrs, 0o600)
     assert where(server, user, msgid) == [("INBOX", set())]
     assert server.wait_for_log(rf"lmtp\({user}\).*Error: .*coi: Failed to "
-                               r"read the COI configuration")
+                               r"read the block list, delivering as if COI "
+                               r"were off")
 
 
 HOSTILE = {

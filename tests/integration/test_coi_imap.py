@@ -360,7 +360,23 @@ def test_missing_attribute_dict_fails_login():
     with coi_server(attribute_dict=None) as s:
         assert_login_fails(s, "alice")
         assert len(s.wait_for_log(
-            r"Error: coi: mail_attribute_dict is not set")) == 1
+            r"Error: coi: Neither coi_state_dict nor mail_attribute_dict "
+            r"is set")) == 1
+
+
+@pytest.mark.parametrize("where", ["coi_state_dict", "mail_attribute_dict"])
+def test_dict_that_cannot_iterate_is_refused(where):
+    """Dovecot 2.3.19's fs dict loops for ever when iterated (and panics
+    when iterated recursively): a user whose COI state would be there
+    cannot log in, with one clear line in the log, and nothing crashes."""
+    fs = "fs:posix:prefix=%h/coi/"
+    kwargs = (dict(plugin_settings={"coi_state_dict": fs})
+              if where == "coi_state_dict" else dict(attribute_dict=fs))
+    with coi_server(**kwargs) as s:
+        assert_login_fails(s, "alice")
+        assert len(s.wait_for_log(
+            r"Error: coi: .*The fs dict cannot hold COI's state")) == 1
+        assert not s.log_lines_matching(r"Panic|Fatal")
 
 
 def test_normal_session_logs_no_errors():
