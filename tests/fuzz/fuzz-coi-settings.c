@@ -50,6 +50,7 @@ static void free_strings(struct coi_settings *set)
 	free_str(set->blocked_mailbox);
 	free_str(set->policy.path);
 	free_str(set->policy.dict_uri);
+	free_str(set->state_dict);
 }
 
 FUZZ_BEGIN_DATA(const unsigned char *data, size_t size)

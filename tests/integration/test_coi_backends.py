@@ -56,16 +56,9 @@ def metadata(untagged):
     return out
 
 
-def sql_limit(request, backend_server, backends=SQL, reason=DEPTH_ON_SQL):
-    """An expected failure on these backends: Dovecot's, not COI's, and
-    documented. strict: once it passes, the mark must go."""
-    if backend_server.backend in backends:
-        request.applymarker(pytest.mark.xfail(strict=True, reason=reason))
-
-
 # -- mailboxes --------------------------------------------------------------
 
-def test_create_rename_delete(request, backend_server, conn):
+def test_create_rename_delete(backend_server, conn):
     assert ok(conn, 'CREATE "Foo"') == []
     assert ok(conn, 'RENAME "Foo" "Bar"') == []
     assert ok(conn, 'DELETE "Bar"') == []
@@ -73,7 +66,7 @@ def test_create_rename_delete(request, backend_server, conn):
     assert status == "NO" and "doesn't exist" in text, text
 
 
-def test_delete_chats_disables_coi(request, backend_server, conn):
+def test_delete_chats_disables_coi(backend_server, conn):
     assert ok(conn, 'DELETE "COI/Chats"') == []
     assert metadata(ok(conn, f'GETMETADATA "" {COI_CONFIG}/enabled')) == \
         {f"{COI_CONFIG}/enabled": None}
@@ -83,7 +76,7 @@ def test_delete_chats_disables_coi(request, backend_server, conn):
         {f"{COI_CONFIG}/enabled": "yes"}
 
 
-def test_delete_of_a_mailbox_with_metadata(request, backend_server, conn):
+def test_delete_of_a_mailbox_with_metadata(backend_server, conn):
     assert ok(conn, 'CREATE "Foo"') == []
     assert ok(conn, 'SETMETADATA "Foo" (/private/comment "mine" '
                     '/shared/comment "ours")') == []
@@ -126,18 +119,28 @@ def test_set_get_remove(conn, mailbox, scope):
 
 @pytest.mark.parametrize("mailbox", ["", "INBOX"])
 @pytest.mark.parametrize("depth", ["0", "1", "infinity"])
-def test_depth(request, backend_server, conn, mailbox, depth):
+def test_depth(backend_server, conn, mailbox, depth):
     """RFC 5464 4.2.2: DEPTH 0 is the entry itself, 1 its children too,
-    infinity everything below it."""
-    if depth != "0":
-        sql_limit(request, backend_server)
+    infinity everything below it. On a SQL attribute dict a DEPTH over 0
+    of an entry COI does not own fails, as it does without COI: Dovecot
+    2.3's dict-sql cannot list below a map's last variable (documented in
+    docs/sql-dict.md); the entry itself is unharmed."""
     top = "/private/vendor/example"
     assert ok(conn, f'SETMETADATA "{mailbox}" ({top} "t" {top}/a "1" '
                     f'{top}/b/c "2")') == []
     want = {"0": {top: "t"}, "1": {top: "t", f"{top}/a": "1"},
             "infinity": {top: "t", f"{top}/a": "1", f"{top}/b/c": "2"}}
-    assert metadata(ok(conn, f'GETMETADATA (DEPTH {depth}) "{mailbox}" '
-                             f'{top}')) == want[depth]
+    command = f'GETMETADATA (DEPTH {depth}) "{mailbox}" {top}'
+    if depth != "0" and backend_server.backend in SQL:
+        status, text, _ = imap_command(conn, command)
+        assert (status, text.split(" ", 2)[1]) == ("NO", "[SERVERBUG]"), \
+            (DEPTH_ON_SQL, text)
+        assert backend_server.wait_for_log(
+            r"Key continues past the matched pattern")
+        assert metadata(ok(conn, f'GETMETADATA "{mailbox}" {top}')) == \
+            {top: "t"}
+        return
+    assert metadata(ok(conn, command)) == want[depth]
 
 
 def test_maxsize(request, backend_server, conn):

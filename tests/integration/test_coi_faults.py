@@ -697,8 +697,12 @@ def test_sql_thread_slot_write_fails(sql_server):
         sql_schema_change(server, "DROP TRIGGER coi_thread_refused")
     found = copies(server, user)
     assert all(found[msgid] == [CHATS] for msgid in ids), found
+    # sql_schema_change()'s own SIGTERM may meet a dict process that is
+    # still starting (slow under the sanitizers), before its handler is set
     assert not [line for line in server.log_text().splitlines()[log_start:]
-                if re.search(r"Panic|Fatal", line)]
+                if re.search(r"Panic|Fatal", line) and not re.search(
+                    r"service\(dict\): child \d+ killed with signal 15",
+                    line)]
 
 
 # -- lmtp killed during a delivery -------------------------------------------------
