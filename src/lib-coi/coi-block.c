@@ -65,6 +65,32 @@ int coi_block_lookup(struct coi_state_read *read, const char *const *senders,
  * METADATA
  */
 
+/* What a GETMETADATA listing of the block list read, with the values, for
+   the entries' get()s that follow it in the same command: without it, a
+   listing of n entries is n + 1 dict round trips. It lives in the mailbox
+   the command allocated, so it never outlasts the command, and it never
+   answers another command's get(). */
+struct coi_block_listed {
+	const char *name, *value;
+};
+
+struct coi_block_listing {
+	union mailbox_module_context module_ctx;
+	/* sorted by name: the box's pool frees it (a hash table would need
+	   a destroy that no hook of a mailbox's free gives) */
+	ARRAY(struct coi_block_listed) entries;
+};
+#define COI_BLOCK_LISTING_CONTEXT(obj) \
+	MODULE_CONTEXT(obj, coi_block_storage_module)
+static MODULE_CONTEXT_DEFINE_INIT(coi_block_storage_module,
+				  &mail_storage_module_register);
+
+static int coi_block_listed_cmp(const struct coi_block_listed *a,
+				const struct coi_block_listed *b)
+{
+	return strcmp(a->name, b->name);
+}
+
 static struct coi_user *coi_block_user(struct mailbox *box)
 {
 	struct coi_user *cuser =
@@ -159,6 +185,9 @@ coi_attr_blocked_set(struct mailbox_transaction_context *t, const char *key,
 		return coi_block_error(t, MAIL_ERROR_PARAMS, entry,
 				       "value must be \"yes\"");
 	}
+	/* a listing's values are no answer after a change */
+	if (COI_BLOCK_LISTING_CONTEXT(t->box) != NULL)
+		MODULE_CONTEXT_UNSET(t->box, coi_block_storage_module);
 	trans = coi_state_mailbox_transaction(t);
 	if (str == NULL) {
 		coi_state_set(trans, COI_STATE_BLOCKED, entry, NULL);
@@ -185,9 +214,48 @@ static int
 coi_attr_blocked_get(struct mailbox *box, const char *key,
 		     struct mail_attribute_value *value_r)
 {
-	return coi_state_attribute_get(box, COI_STATE_BLOCKED,
-				       key + strlen(COI_ATTR_BLOCKED_PREFIX),
-				       value_r);
+	struct coi_block_listing *listing = COI_BLOCK_LISTING_CONTEXT(box);
+	const char *entry = key + strlen(COI_ATTR_BLOCKED_PREFIX);
+
+	if (listing != NULL) {
+		const struct coi_block_listed key = { .name = entry }, *found;
+
+		found = array_bsearch(&listing->entries, &key,
+				      coi_block_listed_cmp);
+		value_r->value = found == NULL ? NULL : found->value;
+		return found == NULL ? 0 : 1;
+	}
+	return coi_state_attribute_get(box, COI_STATE_BLOCKED, entry, value_r);
+}
+
+/* List every entry, remembering the values for the get()s. */
+static int
+coi_block_list(struct mailbox *box, struct coi_user *cuser, pool_t pool,
+	       ARRAY_TYPE(const_string) *keys)
+{
+	struct coi_block_listing *listing;
+	struct coi_block_listed *listed;
+	struct coi_state_iter *iter;
+	const char *name, *value, *error;
+
+	listing = p_new(box->pool, struct coi_block_listing, 1);
+	p_array_init(&listing->entries, box->pool, 16);
+	iter = coi_state_iter_init_values(cuser, COI_STATE_BLOCKED);
+	while ((name = coi_state_iter_next(iter)) != NULL) {
+		value = coi_state_iter_value(iter);
+		listed = array_append_space(&listing->entries);
+		listed->name = p_strdup(box->pool, name);
+		listed->value = p_strdup(box->pool, value == NULL ? "" : value);
+		name = p_strdup(pool, name);
+		array_push_back(keys, &name);
+	}
+	if (coi_state_iter_deinit(&iter, &error) < 0) {
+		mail_storage_set_critical(box->storage, "%s", error);
+		return -1;
+	}
+	array_sort(&listing->entries, coi_block_listed_cmp);
+	MODULE_CONTEXT_SET(box, coi_block_storage_module, listing);
+	return 0;
 }
 
 /* GETMETADATA lists the entries from the state layer, with imap_metadata =
@@ -197,11 +265,12 @@ coi_attr_blocked_iter(struct mailbox *box, const char *key_prefix,
 		      pool_t pool, ARRAY_TYPE(const_string) *keys)
 {
 	struct coi_user *cuser = COI_USER_CONTEXT(mailbox_list_get_user(box->list));
-	struct coi_state_iter *iter;
 	const char *name, *value, *error;
 	int ret;
 
-	if (cuser == NULL)
+	/* server attributes are the INBOX's (lib-storage lists internal
+	   attributes of every mailbox, e.g. to delete a mailbox's) */
+	if (cuser == NULL || !box->inbox_user)
 		return 0;
 	if (*key_prefix != '\0') {
 		/* one entry: entries have no children, so it is there ("")
@@ -216,16 +285,7 @@ coi_attr_blocked_iter(struct mailbox *box, const char *key_prefix,
 			mail_storage_set_critical(box->storage, "%s", error);
 		return ret < 0 ? -1 : 0;
 	}
-	iter = coi_state_iter_init(cuser, COI_STATE_BLOCKED);
-	while ((name = coi_state_iter_next(iter)) != NULL) {
-		name = p_strdup(pool, name);
-		array_push_back(keys, &name);
-	}
-	if (coi_state_iter_deinit(&iter, &error) < 0) {
-		mail_storage_set_critical(box->storage, "%s", error);
-		return -1;
-	}
-	return 0;
+	return coi_block_list(box, cuser, pool, keys);
 }
 
 static const struct mailbox_attribute_internal coi_block_attributes[] = {

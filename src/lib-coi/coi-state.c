@@ -79,6 +79,8 @@ struct coi_state_iter {
 	struct dict_iterate_context *iter;
 	char *prefix;
 	char *error;
+	/* the value of the name coi_state_iter_next() returned, if asked */
+	const char *value;
 };
 
 struct coi_state_transaction {
@@ -427,8 +429,9 @@ int coi_state_lookup(struct coi_user *cuser, enum coi_state_kind kind,
  * Listing
  */
 
-struct coi_state_iter *
-coi_state_iter_init(struct coi_user *cuser, enum coi_state_kind kind)
+static struct coi_state_iter *
+coi_state_iter_init_flags(struct coi_user *cuser, enum coi_state_kind kind,
+			  enum dict_iterate_flags flags)
 {
 	struct coi_state *state = coi_state_get(cuser);
 	struct coi_state_iter *iter;
@@ -449,8 +452,26 @@ coi_state_iter_init(struct coi_user *cuser, enum coi_state_kind kind)
 	iter->iter = dict_iterate_init(state->dict,
 				       mail_user_get_dict_op_settings(state->user),
 				       iter->prefix, DICT_ITERATE_FLAG_RECURSE |
-				       DICT_ITERATE_FLAG_NO_VALUE);
+				       flags);
 	return iter;
+}
+
+struct coi_state_iter *
+coi_state_iter_init(struct coi_user *cuser, enum coi_state_kind kind)
+{
+	return coi_state_iter_init_flags(cuser, kind,
+					 DICT_ITERATE_FLAG_NO_VALUE);
+}
+
+struct coi_state_iter *
+coi_state_iter_init_values(struct coi_user *cuser, enum coi_state_kind kind)
+{
+	return coi_state_iter_init_flags(cuser, kind, 0);
+}
+
+const char *coi_state_iter_value(struct coi_state_iter *iter)
+{
+	return iter->value;
 }
 
 const char *coi_state_iter_next(struct coi_state_iter *iter)
@@ -465,9 +486,12 @@ const char *coi_state_iter_next(struct coi_state_iter *iter)
 		/* the file dict lists deeper keys too: not ours */
 		if (strncmp(key, iter->prefix, prefix_len) == 0 &&
 		    key[prefix_len] != '\0' &&
-		    strchr(key + prefix_len, '/') == NULL)
+		    strchr(key + prefix_len, '/') == NULL) {
+			iter->value = value;
 			return key + prefix_len;
+		}
 	}
+	iter->value = NULL;
 	return NULL;
 }
 

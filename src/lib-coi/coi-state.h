@@ -83,6 +83,12 @@ struct coi_state_iter;
 
 struct coi_state_iter *
 coi_state_iter_init(struct coi_user *cuser, enum coi_state_kind kind);
+/* The same, with each name's value (coi_state_iter_value()). */
+struct coi_state_iter *
+coi_state_iter_init_values(struct coi_user *cuser, enum coi_state_kind kind);
+/* The value of the name coi_state_iter_next() returned last (listings of
+   coi_state_iter_init_values() only); valid until the next call. */
+const char *coi_state_iter_value(struct coi_state_iter *iter);
 /* The next name, or NULL at the end or on error. */
 const char *coi_state_iter_next(struct coi_state_iter *iter);
 /* Returns 0, or -1 with error_r if the listing failed. */
