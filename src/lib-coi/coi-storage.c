@@ -2,13 +2,7 @@
 
 #include "lib.h"
 #include "array.h"
-#include "hash.h"
-#include "str.h"
-#include "strnum.h"
-#include "istream.h"
-#include "write-full.h"
 #include "seq-range-array.h"
-#include "file-lock.h"
 #include "mail-storage-private.h"
 #include "mailbox-list-private.h"
 #include "mailbox-attribute-private.h"
@@ -24,15 +18,8 @@
 #include "coi-contacts.h"
 #include "coi-deliver.h"
 #include "coi-address.h"
+#include "coi-seen-move.h"
 #include "coi-storage.h"
-
-/* How long a seen-move waits for another one of the same user. */
-#define COI_SEEN_LOCK_SECS 30
-#define COI_SEEN_LOCK_FNAME "dovecot-coi-seen.lock"
-/* What a seen-move is copying, written next to the lock before the copies
-   are committed and removed once the INBOX expunges are (see
-   coi_seen_recover()). */
-#define COI_SEEN_JOURNAL_FNAME "dovecot-coi-seen.move"
 
 #define COI_MAILBOX_CONTEXT(obj) \
 	MODULE_CONTEXT_REQUIRE(obj, coi_storage_module)
@@ -288,389 +275,8 @@ static int coi_mailbox_save_finish(struct mail_save_context *ctx)
 }
 
 /*
- * message-filter=seen: a chat of the INBOX that gets \Seen moves to Chats
+ * Transactions: COI's state, the seen move and contacts after a commit
  */
-
-static bool coi_mail_has_chat_keyword(struct mail *mail)
-{
-	return str_array_icase_find(mail_get_keywords(mail), COI_KEYWORD_CHAT);
-}
-
-/* A message a seen-move copies: its INBOX UID and its GUID, which the copy
-   keeps. */
-struct coi_seen_moved {
-	uint32_t uid;
-	const char *guid;
-	bool in_chats;
-};
-ARRAY_DEFINE_TYPE(coi_seen_moved, struct coi_seen_moved);
-
-/* The journal: "<Chats UIDVALIDITY> <Chats UIDNEXT>" on the first line (the
-   copies get UIDs from there on), then "<INBOX UID> <GUID>" per message. */
-static int
-coi_seen_journal_write(const char *path, struct mailbox *src,
-		       struct mailbox *dest,
-		       const ARRAY_TYPE(coi_seen_moved) *moved,
-		       const char **error_r)
-{
-	const struct mailbox_permissions *perm = mailbox_get_permissions(src);
-	const struct coi_seen_moved *m;
-	struct mailbox_status status;
-	string_t *str = t_str_new(128);
-	int fd, ret = 0;
-
-	mailbox_get_open_status(dest, STATUS_UIDVALIDITY | STATUS_UIDNEXT,
-				&status);
-	str_printfa(str, "%u %u\n", status.uidvalidity, status.uidnext);
-	array_foreach(moved, m)
-		str_printfa(str, "%u %s\n", m->uid, m->guid);
-
-	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, perm->file_create_mode);
-	if (fd == -1) {
-		*error_r = t_strdup_printf("open(%s) failed: %m", path);
-		return -1;
-	}
-	if (write_full(fd, str_data(str), str_len(str)) < 0) {
-		*error_r = t_strdup_printf("write(%s) failed: %m", path);
-		ret = -1;
-	}
-	if (close(fd) < 0 && ret == 0) {
-		*error_r = t_strdup_printf("close(%s) failed: %m", path);
-		ret = -1;
-	}
-	if (ret < 0)
-		i_unlink_if_exists(path);
-	return ret;
-}
-
-/* Read a journal. Returns 1 with its entries (none if it was cut short
-   before its first line), 0 if there is none, -1 with error_r. A line cut
-   short is ignored: its writer was killed before it committed the
-   copies. */
-static int
-coi_seen_journal_read(const char *path, uint32_t *uidvalidity_r,
-		      uint32_t *uidnext_r, ARRAY_TYPE(coi_seen_moved) *moved,
-		      const char **error_r)
-{
-	struct coi_seen_moved *m;
-	struct istream *input;
-	const char *line, *const *args;
-	uint32_t uid;
-	int fd, ret = 1;
-
-	fd = open(path, O_RDONLY);
-	if (fd == -1) {
-		if (errno == ENOENT)
-			return 0;
-		*error_r = t_strdup_printf("open(%s) failed: %m", path);
-		return -1;
-	}
-	input = i_stream_create_fd_autoclose(&fd, SIZE_MAX);
-	line = i_stream_read_next_line(input);
-	args = line == NULL ? NULL : t_strsplit(line, " ");
-	if (args != NULL && str_array_length(args) == 2 &&
-	    str_to_uint32(args[0], uidvalidity_r) == 0 &&
-	    str_to_uint32(args[1], uidnext_r) == 0) {
-		while ((line = i_stream_read_next_line(input)) != NULL) {
-			args = t_strsplit(line, " ");
-			if (str_array_length(args) != 2 ||
-			    str_to_uint32(args[0], &uid) < 0 || uid == 0 ||
-			    args[1][0] == '\0')
-				continue;
-			m = array_append_space(moved);
-			m->uid = uid;
-			m->guid = args[1];
-		}
-	}
-	if (input->stream_errno != 0) {
-		*error_r = t_strdup_printf("read(%s) failed: %s", path,
-					   i_stream_get_error(input));
-		ret = -1;
-	}
-	i_stream_destroy(&input);
-	return ret;
-}
-
-/* A move killed between committing the copies and expunging the originals
-   left its journal behind, and the user has those messages twice. Expunge
-   the INBOX originals whose copies reached Chats: that completes the move
-   as if it had not been interrupted. Returns 0, or -1 with error_r (the
-   journal then stays for the next move). */
-static int
-coi_seen_recover(struct coi_user *cuser, struct mailbox *src,
-		 struct mailbox *dest, const char *path, const char **error_r)
-{
-	ARRAY_TYPE(coi_seen_moved) moved;
-	HASH_TABLE(const char *, struct coi_seen_moved *) guids;
-	struct mailbox_transaction_context *t;
-	struct mailbox_status status;
-	struct coi_seen_moved *m;
-	struct mail *mail;
-	const char *guid;
-	uint32_t uidvalidity, uidnext, seq, seq1, seq2;
-	unsigned int count = 0;
-	int ret;
-
-	t_array_init(&moved, 16);
-	ret = coi_seen_journal_read(path, &uidvalidity, &uidnext, &moved,
-				    error_r);
-	if (ret <= 0)
-		return ret;
-	if (array_count(&moved) == 0) {
-		i_unlink_if_exists(path);
-		return 0;
-	}
-
-	/* Which of them reached Chats: only UIDs from the journal's UIDNEXT
-	   on can be the copies. */
-	if (mailbox_sync(dest, 0) < 0) {
-		*error_r = t_strdup(mailbox_get_last_internal_error(dest, NULL));
-		return -1;
-	}
-	hash_table_create(&guids, default_pool, 0, str_hash, strcmp);
-	array_foreach_modifiable(&moved, m)
-		hash_table_update(guids, m->guid, m);
-	mailbox_get_open_status(dest, STATUS_UIDVALIDITY, &status);
-	mailbox_get_seq_range(dest, status.uidvalidity == uidvalidity ?
-			      uidnext : 1, (uint32_t)-1, &seq1, &seq2);
-	t = mailbox_transaction_begin(dest, 0, __func__);
-	mail = mail_alloc(t, 0, NULL);
-	for (seq = seq1; seq1 != 0 && seq <= seq2; seq++) {
-		mail_set_seq(mail, seq);
-		if (mail_get_special(mail, MAIL_FETCH_GUID, &guid) == 0 &&
-		    (m = hash_table_lookup(guids, guid)) != NULL)
-			m->in_chats = TRUE;
-	}
-	mail_free(&mail);
-	mailbox_transaction_rollback(&t);
-	hash_table_destroy(&guids);
-
-	/* The originals, if they are still the same messages */
-	t = mailbox_transaction_begin(src, 0, __func__);
-	mail = mail_alloc(t, 0, NULL);
-	array_foreach_modifiable(&moved, m) {
-		if (m->in_chats && mail_set_uid(mail, m->uid) &&
-		    mail_get_special(mail, MAIL_FETCH_GUID, &guid) == 0 &&
-		    strcmp(guid, m->guid) == 0) {
-			mail_expunge(mail);
-			count++;
-		}
-	}
-	mail_free(&mail);
-	if (mailbox_transaction_commit(&t) < 0 ||
-	    (count > 0 && mailbox_sync(src, 0) < 0)) {
-		*error_r = t_strdup(mailbox_get_last_internal_error(src, NULL));
-		return -1;
-	}
-	i_unlink_if_exists(path);
-	if (count > 0) {
-		e_warning(event_create_passthrough(cuser->event)->
-			  set_name("coi_chat_seen_move_completed")->
-			  add_str("mailbox", cuser->chats)->
-			  add_int("count", count)->event(),
-			  "An interrupted move had copied %u seen chat "
-			  "message(s) to %s without expunging them from the "
-			  "INBOX: expunged now", count, cuser->chats);
-	}
-	return 0;
-}
-
-/* Move what is still a \Seen chat of uids from src to dest. Returns 0, or
-   -1 with error_r (src and dest unchanged: copies are committed first, and
-   the expunges only after them, so a failure never loses a message). Until
-   the expunges are committed, the journal names the copies: a process
-   killed in between leaves no duplicate beyond the next move. */
-static int
-coi_seen_move_locked(struct coi_user *cuser, struct mailbox *src,
-		     struct mailbox *dest, const ARRAY_TYPE(seq_range) *uids,
-		     const char *journal, unsigned int *count_r,
-		     const char **error_r)
-{
-	struct mailbox_transaction_context *src_t, *dest_t;
-	struct mail_save_context *save_ctx;
-	ARRAY_TYPE(coi_seen_moved) moved;
-	struct coi_seen_moved *m;
-	struct seq_range_iter iter;
-	struct mail *mail;
-	enum mail_error error;
-	const char *guid;
-	unsigned int n = 0;
-	uint32_t uid;
-	int ret = 0;
-
-	*count_r = 0;
-	t_array_init(&moved, 8);
-	/* Not external: the expunges are requests that the storage still has
-	   to carry out (for Maildir: unlink the file). */
-	src_t = mailbox_transaction_begin(src, 0, __func__);
-	dest_t = mailbox_transaction_begin(dest,
-		MAILBOX_TRANSACTION_FLAG_EXTERNAL, __func__);
-	mail = mail_alloc(src_t, 0, NULL);
-	seq_range_array_iter_init(&iter, uids);
-	while (ret == 0 && seq_range_array_iter_nth(&iter, n++, &uid)) {
-		/* Gone already, or changed again since: leave it. */
-		if (!mail_set_uid(mail, uid) ||
-		    (mail_get_flags(mail) & MAIL_SEEN) == 0 ||
-		    !coi_mail_has_chat_keyword(mail))
-			continue;
-		if (mail_get_special(mail, MAIL_FETCH_GUID, &guid) < 0)
-			guid = "";
-		guid = t_strdup(guid);
-		save_ctx = mailbox_save_alloc(dest_t);
-		mailbox_save_copy_flags(save_ctx, mail);
-		if (mailbox_move(&save_ctx, mail) == 0) {
-			*count_r += 1;
-			if (*guid != '\0') {
-				m = array_append_space(&moved);
-				m->uid = uid;
-				m->guid = guid;
-			}
-			continue;
-		}
-		/* Expunged by another session meanwhile: the others still
-		   move. */
-		if (mail->expunged ||
-		    mailbox_get_last_mail_error(src) == MAIL_ERROR_EXPUNGED)
-			continue;
-		*error_r = t_strdup(mailbox_get_last_internal_error(dest,
-								    &error));
-		ret = -1;
-	}
-	mail_free(&mail);
-
-	if (ret == 0 && *count_r > 0 &&
-	    coi_seen_journal_write(journal, src, dest, &moved, error_r) < 0)
-		ret = -1;
-	if (ret < 0 || *count_r == 0) {
-		mailbox_transaction_rollback(&dest_t);
-		mailbox_transaction_rollback(&src_t);
-		return ret;
-	}
-	if (mailbox_transaction_commit(&dest_t) < 0) {
-		*error_r = t_strdup(mailbox_get_last_internal_error(dest, NULL));
-		mailbox_transaction_rollback(&src_t);
-		i_unlink_if_exists(journal);
-		return -1;
-	}
-	if (mailbox_transaction_commit(&src_t) < 0) {
-		/* The journal stays: the next move expunges them. */
-		*error_r = t_strdup_printf("Copied to %s, but not expunged "
-			"from the INBOX yet (the next move does): %s",
-			cuser->chats,
-			mailbox_get_last_internal_error(src, NULL));
-		return -1;
-	}
-	i_unlink_if_exists(journal);
-	/* The expunges are only requests until the INBOX is synced. */
-	if (mailbox_sync(src, 0) < 0) {
-		e_error(cuser->event, "Failed to sync the INBOX after moving "
-			"seen chat messages: %s",
-			mailbox_get_last_internal_error(src, NULL));
-	}
-	return 0;
-}
-
-/* One seen-move at a time per user, so two sessions never move one message
-   twice. The lock file goes with the INBOX index, or into the home when
-   the index is in memory. */
-static int
-coi_seen_lock(struct mailbox *box, struct file_lock **lock_r,
-	      const char **error_r)
-{
-	int ret;
-
-	if (!mail_index_is_in_memory(box->index)) {
-		ret = mailbox_lock_file_create(box, COI_SEEN_LOCK_FNAME,
-					       COI_SEEN_LOCK_SECS, lock_r,
-					       error_r);
-	} else {
-		ret = mail_user_lock_file_create(box->storage->user,
-						 COI_SEEN_LOCK_FNAME,
-						 COI_SEEN_LOCK_SECS, lock_r,
-						 error_r);
-	}
-	if (ret == 0) {
-		*error_r = t_strdup_printf("Timeout waiting for %s",
-					   COI_SEEN_LOCK_FNAME);
-	}
-	return ret > 0 ? 0 : -1;
-}
-
-/* The journal lives beside the lock file. */
-static const char *coi_seen_journal_path(struct file_lock *lock)
-{
-	const char *path = file_lock_get_path(lock);
-	const char *p = strrchr(path, '/');
-
-	return p == NULL ? COI_SEEN_JOURNAL_FNAME :
-		t_strconcat(t_strdup_until(path, p + 1),
-			    COI_SEEN_JOURNAL_FNAME, NULL);
-}
-
-static void
-coi_seen_move(struct coi_user *cuser, struct mailbox *inbox,
-	      const ARRAY_TYPE(seq_range) *uids)
-{
-	struct mailbox *src, *dest;
-	struct coi_config config;
-	struct file_lock *lock = NULL;
-	const char *error = NULL, *journal;
-	unsigned int count = 0;
-	int ret;
-
-	if (coi_config_read(cuser, &config, &error) < 0) {
-		e_error(cuser->event, "Cannot move seen chat messages to %s: "
-			"%s", cuser->chats, error);
-		return;
-	}
-	if (!config.enabled || config.filter != COI_MESSAGE_FILTER_SEEN)
-		return;
-	if (coi_folders_chats_ensure(cuser, &error) < 0) {
-		e_error(cuser->event, "Cannot move seen chat messages to %s: %s",
-			cuser->chats, error);
-		return;
-	}
-
-	/* A view of our own: the session's view must see the move only when
-	   it syncs, as if another session had done it. */
-	src = mailbox_alloc(inbox->list, inbox->vname, 0);
-	dest = mailbox_alloc(cuser->root_ns->list, cuser->chats, 0);
-	if (mailbox_open(src) < 0) {
-		error = t_strdup(mailbox_get_last_internal_error(src, NULL));
-		ret = -1;
-	} else if (mailbox_open(dest) < 0) {
-		error = t_strdup(mailbox_get_last_internal_error(dest, NULL));
-		ret = -1;
-	} else if ((ret = coi_seen_lock(src, &lock, &error)) == 0) {
-		journal = coi_seen_journal_path(lock);
-		/* Under the lock: what another move took is gone now. */
-		if (mailbox_sync(src, 0) < 0) {
-			error = t_strdup(mailbox_get_last_internal_error(src,
-									 NULL));
-			ret = -1;
-		} else if (coi_seen_recover(cuser, src, dest, journal,
-					    &error) < 0) {
-			ret = -1;
-		} else {
-			ret = coi_seen_move_locked(cuser, src, dest, uids,
-						   journal, &count, &error);
-		}
-		file_lock_free(&lock);
-	}
-	if (ret < 0) {
-		e_error(cuser->event, "Cannot move seen chat messages to %s: %s",
-			cuser->chats, error);
-	} else if (count > 0) {
-		e_debug(event_create_passthrough(cuser->event)->
-			set_name("coi_chat_seen_moved")->
-			add_str("mailbox", cuser->chats)->
-			add_int("count", count)->event(),
-			"Moved %u seen chat message(s) to %s", count,
-			cuser->chats);
-	}
-	mailbox_free(&dest);
-	mailbox_free(&src);
-}
 
 static struct mailbox_transaction_context *
 coi_transaction_begin(struct mailbox *box, enum mailbox_transaction_flags flags,
@@ -756,6 +362,12 @@ coi_transaction_rollback(struct mailbox_transaction_context *t)
 	coi_transaction_free(ct);
 }
 
+/*
+ * Mail: \Seen on chat of the INBOX, expunged contacts
+ */
+
+/* A chat of the INBOX that gets \Seen: the commit hands it to the seen
+   move. */
 static void
 coi_mail_update_flags(struct mail *_mail, enum modify_type modify_type,
 		      enum mail_flags flags)
@@ -767,7 +379,7 @@ coi_mail_update_flags(struct mail *_mail, enum modify_type modify_type,
 	cmail->super.update_flags(_mail, modify_type, flags);
 
 	if ((flags & MAIL_SEEN) == 0 || modify_type == MODIFY_REMOVE ||
-	    ct == NULL || !coi_mail_has_chat_keyword(_mail))
+	    ct == NULL || !coi_seen_move_is_chat(_mail))
 		return;
 	if (!array_is_created(&ct->seen_uids))
 		i_array_init(&ct->seen_uids, 8);

@@ -23,6 +23,7 @@
 #include "coi-state.h"
 #include "coi-storage.h"
 #include "coi-deliver.h"
+#include "coi-seen-move.h"
 
 static struct test_mail_storage_ctx *ctx;
 
@@ -669,7 +670,7 @@ static void test_coi_storage_seen_move_recovery(void)
 
 	test_assert(mailbox_get_path_to(inbox, MAILBOX_LIST_PATH_TYPE_INDEX,
 					&dir) > 0);
-	journal = t_strconcat(dir, "/dovecot-coi-seen.move", NULL);
+	journal = t_strconcat(dir, "/" COI_SEEN_JOURNAL_FNAME, NULL);
 	/* with a line that is no entry, and a last one cut short */
 	data = t_strdup_printf("%u %u\n%u %s\nnot an entry\n%u 0123abcd\n%u",
 			       status.uidvalidity, status.uidnext, copied_uid,
