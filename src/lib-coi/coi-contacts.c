@@ -13,18 +13,16 @@
 #include "coi-address.h"
 #include "coi-contacts.h"
 
-int coi_contact_read(struct mail *mail, pool_t pool,
-		     struct coi_contact *contact_r)
+/* The distinct, well-formed COI-From-Hash values of a contact with
+   COI-Blocked (none without it), into hashes. Returns 0, or -1 if the mail
+   could not be read. */
+static int
+coi_contact_read_hashes(struct mail *mail, pool_t pool,
+			ARRAY_TYPE(const_string) *hashes)
 {
-	const char *guid, *blocked, *const *values, *hash;
+	const char *blocked, *const *values, *hash;
 	unsigned int i;
 	int ret;
-
-	i_zero(contact_r);
-	p_array_init(&contact_r->hashes, pool, 2);
-	if (mail_get_special(mail, MAIL_FETCH_GUID, &guid) < 0)
-		return -1;
-	contact_r->guid = p_strdup(pool, guid);
 
 	if ((ret = mail_get_first_header(mail, "COI-Blocked", &blocked)) < 0)
 		return -1;
@@ -33,17 +31,30 @@ int coi_contact_read(struct mail *mail, pool_t pool,
 	if (mail_get_headers(mail, "COI-From-Hash", &values) < 0)
 		return -1;
 	for (i = 0; values[i] != NULL; i++) {
-		if (array_count(&contact_r->hashes) >= COI_CONTACT_MAX_HASHES)
+		if (array_count(hashes) >= COI_CONTACT_MAX_HASHES)
 			break;
 		/* a broken hash blocks nobody */
 		if (!coi_address_hash_parse(t_str_trim(values[i], " \t"),
 					    &hash))
 			continue;
 		hash = p_strdup(pool, hash);
-		if (array_lsearch(&contact_r->hashes, &hash, i_strcmp_p) == NULL)
-			array_push_back(&contact_r->hashes, &hash);
+		if (array_lsearch(hashes, &hash, i_strcmp_p) == NULL)
+			array_push_back(hashes, &hash);
 	}
 	return 0;
+}
+
+int coi_contact_read(struct mail *mail, pool_t pool,
+		     struct coi_contact *contact_r)
+{
+	const char *guid;
+
+	i_zero(contact_r);
+	p_array_init(&contact_r->hashes, pool, 2);
+	if (mail_get_special(mail, MAIL_FETCH_GUID, &guid) < 0)
+		return -1;
+	contact_r->guid = p_strdup(pool, guid);
+	return coi_contact_read_hashes(mail, pool, &contact_r->hashes);
 }
 
 struct coi_contacts_hash_change {
@@ -428,6 +439,58 @@ int coi_contacts_rebuild(struct coi_user *cuser)
 	pool_unref(&pool);
 	coi_contacts_unlock(&lock);
 	return ret;
+}
+
+int coi_contacts_limit_check(struct coi_user *cuser, struct mail *mail,
+			     unsigned int *added, struct mail_storage *storage)
+{
+	ARRAY_TYPE(const_string) hashes;
+	struct coi_state_iter *iter;
+	const char *hash, *value, *error;
+	unsigned int count = 0, new_count = 0;
+	pool_t pool;
+	int ret = 0;
+
+	/* a mail being saved has no GUID to read yet: the hashes only */
+	pool = pool_alloconly_create("coi contact limit", 1024);
+	p_array_init(&hashes, pool, 2);
+	if (coi_contact_read_hashes(mail, pool, &hashes) < 0) {
+		mail_storage_copy_error(storage, mail->box->storage);
+		pool_unref(&pool);
+		return -1;
+	}
+	/* the hashes it would add */
+	array_foreach_elem(&hashes, hash) {
+		ret = coi_state_lookup(cuser, COI_STATE_CONTACT, hash, &value,
+				       &error);
+		if (ret < 0)
+			break;
+		if (ret == 0)
+			new_count++;
+		ret = 0;
+	}
+	pool_unref(&pool);
+	if (ret == 0 && new_count > 0) {
+		iter = coi_state_iter_init(cuser, COI_STATE_CONTACT);
+		while (count < cuser->set.blocked_max &&
+		       coi_state_iter_next(iter) != NULL)
+			count++;
+		ret = coi_state_iter_deinit(&iter, &error);
+	}
+	if (ret < 0) {
+		mail_storage_set_critical(storage, "%s", error);
+		return -1;
+	}
+	if (new_count > 0 &&
+	    count + *added + new_count > cuser->set.blocked_max) {
+		mail_storage_set_error(storage, MAIL_ERROR_LIMIT,
+			t_strdup_printf("Too many blocked contacts (at most %u "
+					"COI-From-Hash values)",
+					cuser->set.blocked_max));
+		return -1;
+	}
+	*added += new_count;
+	return 0;
 }
 
 /* The hashes coi_contacts_lookup() reads: the block list's candidates

@@ -55,6 +55,14 @@ int coi_contacts_add_saved(struct coi_user *cuser,
 /* Forget the hash attributes and index the whole Contacts folder again. */
 int coi_contacts_rebuild(struct coi_user *cuser);
 
+/* May the user's client store the contact mail? The distinct blocking
+   hashes, those already indexed plus *added (the transaction's so far)
+   plus the mail's new ones, are held to coi_blocked_max like block list
+   entries. Returns 0 (adding the mail's new ones to *added), or -1 with
+   MAIL_ERROR_LIMIT (or an internal error) set on storage. */
+int coi_contacts_limit_check(struct coi_user *cuser, struct mail *mail,
+			     unsigned int *added, struct mail_storage *storage);
+
 /* Name the keys coi_contacts_lookup() reads for the normalized senders:
    the index marker, then the hashes of each sender's addresses. */
 void coi_contacts_read_want(struct coi_state_read *read,

@@ -49,6 +49,8 @@ struct coi_transaction {
 	   anything was saved */
 	pool_t contacts_pool;
 	ARRAY_TYPE(coi_contact) contacts_removed;
+	/* blocking hashes the saved contacts add (held to the limit) */
+	unsigned int contacts_added;
 	bool contacts_saved:1;
 
 };
@@ -158,6 +160,30 @@ static void coi_contacts_mark_saved(struct mail_save_context *ctx)
 		ct->contacts_saved = TRUE;
 }
 
+/* A contact the user's client stores must fit under the limit of blocked
+   contacts (APPEND, COPY and MOVE into Contacts). Returns 0, or -1 with
+   the error set on the box. */
+static int
+coi_contacts_saving_check(struct mail_save_context *ctx, struct mail *mail)
+{
+	struct coi_transaction *ct = COI_TRANSACTION_CONTEXT(ctx->transaction);
+	struct mailbox *box = ctx->transaction->box;
+	struct coi_user *cuser =
+		COI_USER_CONTEXT(mailbox_list_get_user(box->list));
+	int ret;
+
+	if (ct == NULL || box->inbox_user || cuser == NULL ||
+	    cuser->delivery != NULL || mail == NULL ||
+	    !coi_folders_is_contacts(box))
+		return 0;
+	T_BEGIN {
+		ret = coi_contacts_limit_check(cuser, mail,
+					       &ct->contacts_added,
+					       box->storage);
+	} T_END;
+	return ret;
+}
+
 static void coi_save_add_chat_keyword(struct mail_save_context *ctx)
 {
 	static const char *const chat_keyword[] = { COI_KEYWORD_CHAT, NULL };
@@ -213,7 +239,8 @@ static int coi_mailbox_copy(struct mail_save_context *ctx, struct mail *mail)
 		return -1;
 	}
 	if (delivery == NULL || !delivery->chat) {
-		if (cbox->module_ctx.super.copy(ctx, mail) < 0)
+		if (coi_contacts_saving_check(ctx, mail) < 0 ||
+		    cbox->module_ctx.super.copy(ctx, mail) < 0)
 			return -1;
 		coi_contacts_mark_saved(ctx);
 		return 0;
@@ -265,6 +292,10 @@ static int coi_mailbox_save_finish(struct mail_save_context *ctx)
 	struct mail *dest_mail = ctx->dest_mail;
 
 	if (cbox->module_ctx.super.save_finish(ctx) < 0)
+		return -1;
+	/* a COPY was checked by coi_mailbox_copy() */
+	if (!ctx->copying_or_moving &&
+	    coi_contacts_saving_check(ctx, dest_mail) < 0)
 		return -1;
 	coi_contacts_mark_saved(ctx);
 	if (cuser->delivery == NULL && !ctx->copying_or_moving &&

@@ -23,6 +23,7 @@ def server(request):
     docs/sql-dict.md configures them."""
     users = [f"b{i}" for i in range(80)] + [
         {"name": "small", "fields": {"userdb_coi_blocked_max": "3"}},
+        {"name": "fewcontacts", "fields": {"userdb_coi_blocked_max": "3"}},
         {"name": "junkbox",
          "fields": {"userdb_coi_blocked_mailbox": "Spam/Blocked"}},
     ]
@@ -365,6 +366,32 @@ def append_contact(server, user, msg):
     status, data = conn.append("COI/Contacts", None, None, msg)
     assert status == "OK", data
     conn.logout()
+
+
+def test_blocked_contacts_are_capped(server):
+    """Like block entries, the blocking hashes of a user's contacts are
+    held to coi_blocked_max: a contact that would go beyond it is refused
+    with NO [LIMIT], and blocks nobody."""
+    user = "fewcontacts"
+    enable_coi(server, user)
+    conn = login(server, user)
+
+    def append(addresses):
+        msg = contact(addresses).decode("utf-8", "surrogateescape")
+        return imap_command(conn, "APPEND COI/Contacts {%d+}\r\n%s" %
+                            (len(msg.encode()), msg))
+
+    assert append(["a@example.org", "b@example.org"])[0] == "OK"
+    status, text, _ = append(["c@example.org", "d@example.org"])
+    assert status == "NO" and "[LIMIT]" in text, text
+    # one known hash and one new: three in all, which fits
+    assert append(["a@example.org", "c@example.org"])[0] == "OK"
+    conn.close()
+    for sender, box in (("c@example.org", "Blocked"),
+                        ("d@example.org", "INBOX")):
+        msgid, msg = make_message(sender=sender)
+        deliver(server, user, msg, sender=sender)
+        assert where(server, user, msgid) == [(box, set())], sender
 
 
 def test_blocked_contact_blocks_every_address(server, user):
