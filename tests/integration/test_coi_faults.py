@@ -642,10 +642,13 @@ def assert_mix_stored_once(server, users, parent, sent):
         if user == users[0]:
             expected[parent] = "Sent"
         found_user = found.get(user, {})
+        history = {msgid: h for _, msgid, h in sent}
         for msgid, where in expected.items():
             got = found_user.get(msgid, [])
+            # the MTA's replies (None: no reply) say which try stored it
             assert len(got) == 1 and got[0] in (
-                {where} if isinstance(where, str) else where), (msgid, got)
+                {where} if isinstance(where, str) else where), \
+                (user, msgid, got, history.get(msgid))
         assert set(found_user) <= set(expected)
 
     def chat_filed():
