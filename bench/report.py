@@ -189,7 +189,9 @@ class Report:
                              f"mail_fsync {fsync})", f"{r:.3f}x",
                              met(r >= T_C_RATE)))
         small, big = self.cg_index(2 * KB, 0.5), self.cg_index(KB * KB, 0.5)
-        if small is not None and big is not None:
+        if small is not None and big is not None and \
+                None not in (self.cg("C", small), self.cg("A", small),
+                             self.cg("C", big), self.cg("A", big)):
             s_add = self.cg("C", small) - self.cg("A", small)
             b_add = self.cg("C", big) - self.cg("A", big)
             rows.append(("cost added per message (C - A) flat from 2 KB to "
