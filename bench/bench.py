@@ -13,9 +13,11 @@ Three parts, each alternating the configurations run by run:
 - recipients: one message to 50 local recipients per transaction, counting
   files and inodes in their maildirs (single-instance hard links)."""
 import argparse
+import contextlib
 import hashlib
 import os
 import re
+import shutil
 import socket
 import sqlite3
 import subprocess
@@ -29,7 +31,7 @@ REPO = os.path.dirname(HERE)
 sys.path.insert(0, os.path.join(REPO, "tests", "integration"))
 
 from harness import (DovecotServer, _mail_uid, built_plugin,  # noqa: E402
-                     enable_coi)
+                     enable_coi, imap_command, login, postgresql)
 
 SIEVE_RULE = ('require ["fileinto", "imap4flags", "mailbox"];\n'
               'if exists "Chat-Version" {\n'
@@ -48,6 +50,9 @@ CONFIGS = {
 SENDER = "friend@example.org"
 BLOCKED_ENTRIES = 10000
 BLOCKED_CONTACTS = 10000
+THREAD_SLOTS = 1000         # coi_thread_index_size's default
+BACKENDS = ("file", "sqlite", "postgresql")
+STATES = ("empty", "full")
 KB = 1024
 # the NOOP command is the bench's "dump now" signal to callgrind
 DUMP_FUNCTION = "smtp_server_cmd_noop"
@@ -140,7 +145,7 @@ class Lmtp:
 
 # -- the Dovecot under test --------------------------------------------------
 
-def bench_server(config, users, extra_conf=""):
+def bench_server(config, users, extra_conf="", backend="sqlite"):
     coi = config in "CDE"
     sieve = config in "BE"
     plugins = [built_plugin("imap_coi"), built_plugin("lmtp_coi")] \
@@ -152,12 +157,13 @@ def bench_server(config, users, extra_conf=""):
     return DovecotServer(users=users, plugin_paths=plugins,
                          imap_mail_plugins="imap_coi" if coi else "",
                          lmtp_mail_plugins=lmtp, plugin_settings=settings,
-                         backend="sqlite", extra_conf=extra_conf)
+                         backend=backend, extra_conf=extra_conf)
 
 
-def prepare(server, config, users, blocks=True):
+def prepare(server, config, users, blocks=True, state="empty"):
     """Homes, the Sieve scripts of B and E, COI enabled with
-    message-filter=active over IMAP (C, D, E), and D's block lists."""
+    message-filter=active over IMAP (C, D, E), D's block lists, and with
+    state="full" a full state for every user (populate_state())."""
     uid, gid = _mail_uid()
     for user in users:
         home = server.home(user)
@@ -171,19 +177,27 @@ def prepare(server, config, users, blocks=True):
     if config in "CDE":
         enable_all(server, users)
     if config == "D" and blocks:
-        populate_blocks(server, users)
+        populate_state(server, users, thread=False)
+    if state == "full" and config in "CDE":
+        populate_state(server, users, thread=True)
 
 
 def enable_all(server, users):
     """COI enabled with message-filter=active for every user. The first
     user is enabled over IMAP (SETMETADATA, as a client does), which
-    writes two rows of the attribute dict and creates and subscribes
-    COI/Chats and COI/Contacts. The others get the same rows and folders
+    writes two rows of COI's state and creates and subscribes COI/Chats
+    and COI/Contacts. On SQL the others get the same rows and folders
     directly (one doveadm process, one SQL transaction): enabling 100 users
-    over IMAP costs 100 dict commits with fsync, seconds per run."""
+    over IMAP costs 100 dict commits with fsync, seconds per run. On the
+    file backend (each user's own attribute file) each user is enabled
+    over IMAP."""
     enable_coi(server, users[0], "active")
     rest = users[1:]
     if not rest:
+        return
+    if server.backend == "file":
+        for user in rest:
+            enable_coi(server, user, "active")
         return
     listing = os.path.join(server.dir, "bench-users")
     with open(listing, "w") as f:
@@ -192,39 +206,106 @@ def enable_all(server, users):
                        "COI/Chats", "COI/Contacts")
     if r.returncode != 0:
         raise RuntimeError(f"doveadm mailbox create: {r.stderr}")
-    with sqlite3.connect(server.sqlite_db) as db:
-        rows = db.execute("SELECT name, value FROM coi_config WHERE "
-                          "username = ?", (users[0],)).fetchall()
-        if sorted(rows) != [("enabled", "yes"),
-                            ("message-filter", "active")]:
-            raise RuntimeError(f"enabling over IMAP wrote {rows}")
-        db.executemany("INSERT INTO coi_config (username, name, value) "
-                       "VALUES (?, ?, ?)",
-                       [(u, name, value) for u in rest
-                        for name, value in rows])
+    rows = server.sql(f"SELECT name, value FROM coi_config WHERE "
+                      f"username = '{users[0]}'")
+    if sorted(rows) != [("enabled", "yes"), ("message-filter", "active")]:
+        raise RuntimeError(f"enabling over IMAP wrote {rows}")
+    sql_insert(server, "coi_config", ("username", "name", "value"),
+               [(u, name, value) for u in rest for name, value in rows])
 
 
-def populate_blocks(server, users):
-    """10,000 METADATA block entries and 10,000 blocked contacts for each
-    user, written as the rows of the SQL attribute dict that COI keeps
-    them in, with the marker that says the contacts index is complete.
-    Delivery then reads only these rows (it never reads the Contacts
-    folder while the marker is there), so the bench does not write 10,000
-    contact messages per user."""
-    hashes = [hashlib.sha3_256(f"contact{i}@example.com".encode())
-              .hexdigest() for i in range(BLOCKED_CONTACTS)]
-    entries = [f"blocked{i}@example.net" for i in range(BLOCKED_ENTRIES)]
-    with sqlite3.connect(server.sqlite_db) as db:
+def sql_insert(server, table, columns, rows):
+    """Insert rows into a table of the server's SQL backend in one
+    transaction: executemany on SQLite, COPY through psql on
+    PostgreSQL (the bench's values hold no tab, newline or backslash)."""
+    if server.backend == "sqlite":
+        with contextlib.closing(sqlite3.connect(server.sqlite_db)) as db:
+            db.executemany(f"INSERT INTO {table} ({', '.join(columns)}) "
+                           f"VALUES ({', '.join('?' for _ in columns)})",
+                           rows)
+            db.commit()
+        return
+    assert server.backend == "postgresql", server.backend
+    pg = postgresql()
+    data = "".join("\t".join(str(v) for v in row) + "\n" for row in rows)
+    r = subprocess.run(["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d",
+                        pg.dsn(server.pg_database), "-c",
+                        f"COPY {table} ({', '.join(columns)}) FROM STDIN"],
+                       input=data, capture_output=True, text=True,
+                       timeout=120)
+    if r.returncode != 0:
+        raise RuntimeError(f"COPY {table}: {r.stderr}")
+
+
+def state_rows(thread):
+    """The full state of one user: {kind: [(name, value)]}: 10,000 block
+    entries, 10,000 blocked-contact hashes, and with thread=True the whole
+    thread index (coi_thread_index_size slots, its default 1000, each
+    holding a chat's time and hash as COI writes them)."""
+    now = int(time.time())
+    out = {
+        "blocked": [(f"blocked{i}@example.net", "yes")
+                    for i in range(BLOCKED_ENTRIES)],
+        "contact": [(hashlib.sha3_256(f"contact{i}@example.com".encode())
+                     .hexdigest(), f"contact{i}")
+                    for i in range(BLOCKED_CONTACTS)],
+        "thread": [],
+    }
+    if thread:
+        out["thread"] = [(str(i), f"{now} " + hashlib.sha256(
+            f"<thread{i}@example.com>".encode()).hexdigest()[:32])
+            for i in range(THREAD_SLOTS)]
+    return out
+
+
+# where each kind is kept without coi_state_dict (docs/admin-guide.md,
+# "Where COI keeps its data"), below priv/<INBOX GUID>/
+FILE_LAYOUT = {
+    "blocked": "vendor/vendor.dovecot/pvt/server/vendor/vendor.dovecot/"
+               "coi/blocked/",
+    "contact": "vendor/vendor.dovecot/pvt/coi/blocked-hash/",
+    "thread": "vendor/vendor.dovecot/pvt/coi/thread/",
+}
+FILE_CONTACTS_MARKER = "vendor/vendor.dovecot/pvt/coi/blocked-hash-indexed"
+SQL_TABLES = {"blocked": ("coi_blocked", "entry"),
+              "contact": ("coi_contact", "hash"),
+              "thread": ("coi_thread", "slot")}
+
+
+def populate_state(server, users, thread=True):
+    """A full state for each user, written where COI keeps it, the way
+    COI writes it, not through 10,000 IMAP commands: 10,000 METADATA block
+    entries, 10,000 blocked contacts with the marker that says the
+    contacts index is complete (delivery then never reads the Contacts
+    folder, so the bench writes no 10,000 contact messages), and with
+    thread=True a full thread index. On SQL: rows of coi_blocked,
+    coi_contact, coi_thread and coi_config (docs/sql-dict.md). On the file
+    backend: lines of the user's attribute file (key line, value line)."""
+    rows = state_rows(thread)
+    if server.backend == "file":
+        uid, gid = _mail_uid()
         for user in users:
-            db.executemany(
-                "INSERT INTO coi_blocked (username, entry, value) "
-                "VALUES (?, ?, 'yes')", [(user, e) for e in entries])
-            db.executemany(
-                "INSERT INTO coi_contact (username, hash, value) "
-                "VALUES (?, ?, ?)",
-                [(user, h, f"contact{i}") for i, h in enumerate(hashes)])
-            db.execute("INSERT INTO coi_config (username, name, value) "
-                       "VALUES (?, 'contacts-indexed', '1')", (user,))
+            r = server.doveadm("mailbox", "status", "-u", user, "guid",
+                               "INBOX")
+            m = re.search(r"guid=([0-9a-f]{32})", r.stdout)
+            if not m:
+                raise RuntimeError(f"no INBOX GUID for {user}: {r.stderr}")
+            prefix = f"priv/{m.group(1)}/"
+            path = os.path.join(server.home(user), "dovecot-attributes")
+            lines = [f"{prefix}{FILE_LAYOUT[kind]}{name}\n{value}\n"
+                     for kind, kv in rows.items() for name, value in kv]
+            lines.append(f"{prefix}{FILE_CONTACTS_MARKER}\n1\n")
+            with open(path, "a") as f:
+                f.write("".join(lines))
+            os.chown(path, uid, gid)
+        return
+    for kind, (table, column) in SQL_TABLES.items():
+        if rows[kind]:
+            sql_insert(server, table, ("username", column, "value"),
+                       [(u, name, value) for u in users
+                        for name, value in rows[kind]])
+    sql_insert(server, "coi_config", ("username", "name", "value"),
+               [(u, "contacts-indexed", "1") for u in users])
 
 
 def log_errors(server):
@@ -413,7 +494,7 @@ def rcpt_groups(size):
     return ([f"rc{j}" for j in range(size)], [f"rm{j}" for j in range(size)])
 
 
-def callgrind_run(config, cases, rcpt):
+def callgrind_run(config, cases, rcpt, backend="sqlite", state="empty"):
     """lmtp under callgrind. Each case gets a fresh lmtp process: its
     users' warm-up, a dump, the case's deliveries, a dump. A process's
     earlier work changes what later deliveries cost (glibc's calloc
@@ -430,8 +511,8 @@ def callgrind_run(config, cases, rcpt):
     out = {}
     try:
         with bench_server(config, users + groups[0] + groups[1],
-                          callgrind_conf(outdir)) as server:
-            prepare(server, config, users)
+                          callgrind_conf(outdir), backend) as server:
+            prepare(server, config, users, state=state)
             if groups[0]:
                 prepare(server, config, groups[0] + groups[1], blocks=False)
             for i, case in enumerate(cases):
@@ -463,8 +544,16 @@ def callgrind_run(config, cases, rcpt):
                 out["rcpt_mail_files"] = maildir_files(server, groups[1])
             out["errors"] = log_errors(server)
     finally:
+        if CG_KEEP[0]:
+            # the dumps, for callgrind_annotate (--cg-keep)
+            keep = os.path.join(CG_KEEP[0], f"{config}-{backend}-{state}")
+            subprocess.run(["rm", "-rf", keep])
+            shutil.copytree(outdir, keep)
         subprocess.run(["rm", "-rf", outdir])
     return out
+
+
+CG_KEEP = [None]
 
 
 # -- part 2: throughput, CPU and RSS -----------------------------------------
@@ -505,7 +594,7 @@ def run_load(conns, jobs, fixed=False):
     return wall
 
 
-def throughput_run(config, case, conns_n):
+def throughput_run(config, case, conns_n, backend="sqlite"):
     """A fresh Dovecot, not under valgrind. Returns the figures of one run:
     deliveries per second, CPU per delivery of the process tree, peak RSS
     of lmtp, and for the recipients case the maildir counts."""
@@ -524,7 +613,7 @@ def throughput_run(config, case, conns_n):
         jobs = [([u], message(case["size"], c))
                 for _ in range(case["per_user"])
                 for u, c in zip(users, kinds)]
-    with bench_server(config, users, extra) as server:
+    with bench_server(config, users, extra, backend) as server:
         prepare(server, config, users, blocks=not case.get("rcpts"))
         conns = [Lmtp(server.lmtp_port) for _ in range(conns_n)]
         # the warm-up also runs the first delivery of each lmtp process
@@ -546,6 +635,68 @@ def throughput_run(config, case, conns_n):
             "sys_share": system / max(1e-9, user + system),
             "rss_kb": rss, "files": files, "n": n, "wall": wall,
             "errors": errors}
+
+
+# -- part 3: every backend, empty and full state -----------------------------
+
+def pg_cpu():
+    """CPU seconds of the session's PostgreSQL so far (the postmaster and
+    every backend process), or 0 when it is not running: on the
+    postgresql backend the SQL work happens there, outside Dovecot's
+    process tree."""
+    if not _pg_started():
+        return 0.0
+    pid = postgresql().postmaster_pid()
+    if pid is None:
+        return 0.0
+    return sum(t for t, _, _ in tree_cpu(pid).values())
+
+
+def _pg_started():
+    import harness
+    return bool(harness._postgresql)
+
+
+LISTING = ('GETMETADATA (DEPTH 1) "" '
+           '/private/vendor/vendor.dovecot/coi/blocked')
+
+
+def listing_run(backend, reps):
+    """CPU time of listing 10,000 block entries over IMAP, on one user
+    with the full state: GETMETADATA (DEPTH 1) of the block list. Each
+    repetition is one IMAP session; the CPU is measured around the
+    command alone: the imap process, the whole Dovecot tree (dict
+    service included) and, on PostgreSQL, the database server."""
+    users = ["l0"]
+    out = {"imap_s": [], "tree_s": [], "pg_s": [], "wall_s": [],
+           "entries": None, "status": None}
+    with bench_server("C", users, backend=backend) as server:
+        prepare(server, "C", users, state="full")
+        master = server.proc.pid
+        for _ in range(reps):
+            conn = login(server, users[0])
+            imap = [p for p, st in process_tree(master).items()
+                    if st["comm"] == "imap"]
+            if len(imap) != 1:
+                raise RuntimeError(f"expected one imap process, {imap}")
+            pid = imap[0]
+            i0 = _run_ns(pid, 1)
+            t0, g0, w0 = tree_cpu(master), pg_cpu(), time.monotonic()
+            status, text, untagged = imap_command(conn, LISTING)
+            w1, t1, g1 = time.monotonic(), tree_cpu(master), pg_cpu()
+            i1 = _run_ns(pid, 1)
+            imap_command(conn, "LOGOUT")
+            conn.close()
+            out["imap_s"].append((i1 - i0) / 1e9)
+            out["tree_s"].append(sum(v[0] for v in t1.values()) -
+                                 sum(v[0] for v in t0.values()))
+            out["pg_s"].append(g1 - g0)
+            out["wall_s"].append(w1 - w0)
+            out["status"] = text[:200]
+            out["entries"] = sum(line.count("/coi/blocked/")
+                                 for line in untagged)
+        out["errors"] = log_errors(server)
+    return out
 
 
 # -- plan ---------------------------------------------------------------------
@@ -651,7 +802,22 @@ def main():
                     help="recipients of the multi-recipient transactions "
                          "(default 50, quick 10)")
     ap.add_argument("--parts", default="callgrind,throughput",
-                    help="callgrind, throughput or both")
+                    help="callgrind, throughput or both; or the backend "
+                         "comparison: backends (callgrind of A and of C on "
+                         "each backend and state), listing (GETMETADATA of "
+                         "10,000 block entries), backends-throughput (A "
+                         "and C on PostgreSQL)")
+    ap.add_argument("--backends", default=",".join(BACKENDS),
+                    help="backends of C in the backends parts (default "
+                         "file,sqlite,postgresql)")
+    ap.add_argument("--states", default=",".join(STATES),
+                    help="user states of C in the backends part: empty, "
+                         "full (10,000 block entries, 10,000 contacts, a "
+                         "full thread index)")
+    ap.add_argument("--cg-keep", default=None,
+                    help="keep the callgrind dumps of each run in this "
+                         "directory (CONFIG-BACKEND-STATE/cg.PID.N), for "
+                         "callgrind_annotate")
     ap.add_argument("--notes", default=None,
                     help="a Markdown file whose text goes into the report "
                          "as its Notes section (profiles of missed "
@@ -675,9 +841,11 @@ def main():
                                  "quick.md") if args.quick else
                     os.path.join(HERE, "results", "latest.md"))
     parts = args.parts.split(",")
+    CG_KEEP[0] = args.cg_keep
     cg_cases, cg_rcpt, tp_cases = plan(args)
     started = time.monotonic()
-    res = {"cg": {}, "cg_rcpt": {}, "tp": {}, "errors": [], "failed": []}
+    res = {"cg": {}, "cg_rcpt": {}, "tp": {}, "errors": [], "failed": [],
+           "be": {}, "listing": {}, "be_tp": {}}
     import report  # noqa: E402 (bench/report.py)
 
     def attempt(what, run):
@@ -736,8 +904,68 @@ def main():
                         f"{r['files'][0]}/{r['files'][1]}"
                         + (f", {len(r['errors'])} errors logged"
                            if r["errors"] else ""))
+    backends_parts(args, parts, res, attempt)
     elapsed = time.monotonic() - started
     report.write(args, res, cg_cases, cg_rcpt, tp_cases, elapsed)
+
+
+def backends_case(quick):
+    """The one case of the backend comparison: 2 KB at 50% chat."""
+    users, per_user = (2, 3) if quick else (4, 5)
+    return {"size": 2 * KB, "mix": 0.5, "users": users,
+            "per_user": per_user}
+
+
+def backends_parts(args, parts, res, attempt):
+    """Part 3: C with its state on each backend, empty and full, against
+    A, under callgrind (2 KB, 50% chat, message-filter=active); the CPU of
+    listing 10,000 block entries on each backend; and throughput of A and
+    of C on PostgreSQL."""
+    backends = [b for b in args.backends.split(",") if b]
+    states = [x for x in args.states.split(",") if x]
+    case = backends_case(args.quick)
+    if "backends" in parts:
+        runs = [("A", "file", "empty")] + [("C", b, st) for b in backends
+                                           for st in states]
+        for rep in range(args.cg_reps):
+            for config, backend, state in runs:
+                t0 = time.monotonic()
+                what = f"callgrind {config} {backend} {state} rep {rep + 1}"
+                out = attempt(what, lambda: callgrind_run(
+                    config, [case], None, backend, state))
+                if out is None:
+                    continue
+                res["be"].setdefault((config, backend, state),
+                                     []).append(out[0])
+                log(f"{what}: {out[0]:,.0f} Ir per delivery "
+                    f"({time.monotonic() - t0:.0f} s)")
+    if "listing" in parts:
+        for backend in backends:
+            what = f"listing {backend}"
+            out = attempt(what, lambda: listing_run(backend, 3))
+            if out is None:
+                continue
+            res["listing"][backend] = out
+            log(f"{what}: {out['entries']} entries, imap "
+                f"{min(out['imap_s']):.3f}-{max(out['imap_s']):.3f} s, "
+                f"tree {min(out['tree_s']):.3f}-{max(out['tree_s']):.3f} "
+                f"s, postgresql {max(out['pg_s']):.3f} s, {out['status']}")
+    if "backends-throughput" in parts:
+        users = max(args.conns, 4 if args.quick else 20)
+        n = args.messages or (60 if args.quick else 1000)
+        tcase = {"size": 2 * KB, "mix": 0.5, "fsync": "default",
+                 "users": users, "per_user": max(1, n // users)}
+        res["be_tp_case"] = tcase
+        for rep in range(args.reps):
+            for config, backend in (("A", "file"), ("C", "postgresql")):
+                what = f"throughput {config} {backend} rep {rep + 1}"
+                r = attempt(what, lambda: throughput_run(
+                    config, tcase, args.conns, backend))
+                if r is None:
+                    continue
+                r["rep"] = rep
+                res["be_tp"].setdefault((config, backend), []).append(r)
+                log(f"{what}: {r['rate']:.0f}/s, {r['cpu_ms']:.2f} ms CPU")
 
 
 if __name__ == "__main__":

@@ -16,13 +16,18 @@ import statistics
 import subprocess
 import sys
 
-from bench import CONFIGS, KB, case_name, size_name
+from bench import CONFIGS, KB, LISTING, case_name, size_name
 
 # the targets of issue 5, checked by reading the report, never by a test
 T_C_IR = 1.03        # C <= 1.03 x A instructions (2 KB, 50% chat)
 T_D_IR = 1.05        # D <= 1.05 x C
 T_C_RATE = 0.97      # throughput C >= 0.97 x A
 T_FLAT = 1.10        # (C - A) at 1 MB <= 1.10 x (C - A) at 2 KB
+# the targets of issue 14, for the backend comparison
+T_BE_IR = 1.05       # C <= 1.05 x A on every backend
+T_FULL = 1.05        # full state within 5% of the empty one
+T_LIST_S = 0.2       # listing 10,000 block entries: under 0.2 s of CPU
+T_BE_RATE = 0.90     # throughput C >= 0.90 x A (4 connections)
 
 
 def med(values):
@@ -184,7 +189,9 @@ class Report:
                              f"mail_fsync {fsync})", f"{r:.3f}x",
                              met(r >= T_C_RATE)))
         small, big = self.cg_index(2 * KB, 0.5), self.cg_index(KB * KB, 0.5)
-        if small is not None and big is not None:
+        if small is not None and big is not None and \
+                None not in (self.cg("C", small), self.cg("A", small),
+                             self.cg("C", big), self.cg("A", big)):
             s_add = self.cg("C", small) - self.cg("A", small)
             b_add = self.cg("C", big) - self.cg("A", big)
             rows.append(("cost added per message (C - A) flat from 2 KB to "
@@ -452,6 +459,117 @@ class Report:
                 self.add(f"  `{line[:300].replace('`', chr(39))}`")
         self.add("")
 
+    def backends(self):
+        """Part 3: C on each backend, empty and full state."""
+        be, listing, tp = (self.res.get("be"), self.res.get("listing"),
+                           self.res.get("be_tp"))
+        if not (be or listing or tp):
+            return
+        self.add("## 3. C on every backend, empty and full state", "",
+                 "C keeps its state on the file attribute dict (`file`, "
+                 "no `coi_state_dict`), on SQLite or on PostgreSQL "
+                 "(`coi_state_dict`, docs/sql-dict.md's blocks). "
+                 "**full**: 10,000 METADATA block entries, 10,000 blocked "
+                 "contact hashes with the contacts-indexed marker, and "
+                 "every slot of the thread index (1,000) written, for "
+                 "every recipient. 2 KB, 50% chat, message-filter=active; "
+                 "the messages have no In-Reply-To or References, so no "
+                 "thread slot is looked up, and every chat writes one. "
+                 "Ir counts the lmtp process only (not the dict service "
+                 "nor the database server).", "")
+        base = med(be[("A", "file", "empty")]) \
+            if be and ("A", "file", "empty") in be else None
+        rows, targets = [], []
+        if be:
+            if base:
+                rows.append(("A (plain Dovecot)", "-", fmt_ir(base),
+                             "1.000", "-", fmt_ir(min(be[("A", "file", "empty")])) +
+                             " - " + fmt_ir(max(be[("A", "file", "empty")]))))
+            for backend in self.args.backends.split(","):
+                empty = be.get(("C", backend, "empty"))
+                for state in self.args.states.split(","):
+                    v = be.get(("C", backend, state))
+                    if not v:
+                        continue
+                    full_vs = (f"{med(v) / med(empty):.3f}"
+                               if state == "full" and empty else "-")
+                    rows.append((f"C on {backend}", state, fmt_ir(med(v)),
+                                 f"{med(v) / base:.3f}" if base else "-",
+                                 full_vs,
+                                 f"{fmt_ir(min(v))} - {fmt_ir(max(v))}"))
+                    if base:
+                        targets.append((f"C <= {T_BE_IR}x A, {backend}, "
+                                        f"{state} state",
+                                        f"{med(v) / base:.3f}x",
+                                        met(med(v) / base <= T_BE_IR)))
+                    if state == "full" and empty:
+                        r = med(v) / med(empty)
+                        targets.append((f"full within 5% of empty, "
+                                        f"{backend}", f"{r:.3f}x",
+                                        met(r <= T_FULL)))
+            self.add("### Instructions per delivery (lmtp, callgrind)", "")
+            self.table(["config", "state", "Ir per delivery", "x A",
+                        "full / empty", "min - max"], rows)
+        if listing:
+            self.add("### Listing 10,000 block entries", "",
+                     f"`{LISTING}` on a user with the full state, one IMAP "
+                     "session per repetition, CPU measured around the "
+                     "command alone: the imap process, the whole Dovecot "
+                     "tree (imap, dict service, ...) and the PostgreSQL "
+                     "server.", "")
+            lrows = []
+            for backend, o in listing.items():
+                total = [t + g for t, g in zip(o["tree_s"], o["pg_s"])]
+                lrows.append((backend, o["entries"],
+                              f"{med(o['imap_s']):.3f}",
+                              f"{med(o['tree_s']):.3f}",
+                              f"{med(o['pg_s']):.3f}",
+                              f"{med(o['wall_s']):.3f}",
+                              f"`{o['status'][:60]}`"))
+                targets.append((f"listing under {T_LIST_S} s CPU, "
+                                f"{backend} (Dovecot tree + PostgreSQL)",
+                                f"{med(total):.3f} s",
+                                met(med(total) < T_LIST_S and
+                                    o["entries"] == 10000)))
+            self.table(["backend", "entries listed", "imap CPU s",
+                        "Dovecot tree CPU s", "PostgreSQL CPU s",
+                        "wall s", "reply"], lrows)
+        if tp:
+            case = self.res.get("be_tp_case", {})
+            self.add("### Throughput at "
+                     f"{self.args.conns} LMTP connections, A and C on "
+                     "PostgreSQL", "",
+                     f"2 KB, 50% chat, mail_fsync default, "
+                     f"{case.get('users', '?')} users, "
+                     f"{case.get('users', 0) * case.get('per_user', 0)} "
+                     "messages per run. **Indicative only**: the machine's "
+                     "two cores were shared with other work during the "
+                     "run. CPU is the Dovecot process tree's; the "
+                     "PostgreSQL server's is not in it.", "")
+            trows = []
+            for (config, backend), rs in tp.items():
+                rate = [r["rate"] for r in rs]
+                cpu = [r["cpu_ms"] for r in rs]
+                trows.append((f"{config} ({backend})",
+                              f"{med(rate):.0f} [{min(rate):.0f}-"
+                              f"{max(rate):.0f}]",
+                              f"{med(cpu):.2f} [{min(cpu):.2f}-"
+                              f"{max(cpu):.2f}]"))
+            self.table(["config", "messages/s", "CPU ms/message"], trows)
+            a, c = tp.get(("A", "file")), tp.get(("C", "postgresql"))
+            if a and c:
+                by_rep = {x["rep"]: x["rate"] for x in a}
+                ratios = [x["rate"] / by_rep[x["rep"]] for x in c
+                          if x["rep"] in by_rep]
+                if ratios:
+                    targets.append((f"throughput C (PostgreSQL) >= "
+                                    f"{T_BE_RATE}x A (indicative)",
+                                    f"{med(ratios):.2f}x",
+                                    met(med(ratios) >= T_BE_RATE)))
+        if targets:
+            self.add("### Targets of issue 14", "")
+            self.table(["target", "this run", ""], targets)
+
     def notes(self):
         if self.args.notes:
             with open(self.args.notes) as f:
@@ -528,6 +646,10 @@ def _save_raw(path, args, res, cg_cases, cg_rcpt, tp_cases, elapsed,
            "cg": [[c, i, v] for (c, i), v in res["cg"].items()],
            "cg_rcpt_res": res["cg_rcpt"],
            "tp": [[c, i, v] for (c, i), v in res["tp"].items()],
+           "be": [[*k, v] for k, v in res.get("be", {}).items()],
+           "listing": res.get("listing", {}),
+           "be_tp": [[*k, v] for k, v in res.get("be_tp", {}).items()],
+           "be_tp_case": res.get("be_tp_case"),
            "errors": res.get("errors", []), "failed": res.get("failed", [])}
     with open(path, "w") as f:
         json.dump(raw, f, indent=1)
@@ -539,6 +661,10 @@ def _load_raw(path):
     res = {"cg": {(c, i): v for c, i, v in raw["cg"]},
            "cg_rcpt": raw["cg_rcpt_res"],
            "tp": {(c, i): v for c, i, v in raw["tp"]},
+           "be": {(c, b, st): v for c, b, st, v in raw.get("be", [])},
+           "listing": raw.get("listing", {}),
+           "be_tp": {(c, b): v for c, b, v in raw.get("be_tp", [])},
+           "be_tp_case": raw.get("be_tp_case"),
            "errors": raw.get("errors", []), "failed": raw.get("failed", [])}
     return (argparse.Namespace(**raw["args"]), res, raw["cg_cases"],
             raw["cg_rcpt"], raw["tp_cases"], raw["elapsed"], raw["meta"])
@@ -576,6 +702,7 @@ def write(args, res, cg_cases, cg_rcpt, tp_cases, elapsed, meta=None):
     rep.chart_ref(png)
     rep.callgrind()
     rep.throughput()
+    rep.backends()
     rep.problems()
     rep.notes()
     rep.appendix()

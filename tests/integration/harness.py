@@ -509,8 +509,8 @@ service dict {
         conn.login(user, password or self.password)
         return conn
 
-    def lmtp(self):
-        return smtplib.LMTP("127.0.0.1", self.lmtp_port, timeout=30)
+    def lmtp(self, timeout=30):
+        return smtplib.LMTP("127.0.0.1", self.lmtp_port, timeout=timeout)
 
     def lmtp_deliver(self, sender, recipients, message):
         """One LMTP transaction. LMTP answers DATA once per accepted
@@ -661,12 +661,39 @@ class PostgreSQL:
                   "--locale", "C")
         # A test cluster: nothing here must survive a crash, so fsync
         # and synchronous commits are off (much faster on a busy CI disk).
-        opts = (f"-c listen_addresses='' -c unix_socket_directories="
-                f"'{self.socket_dir}' -c fsync=off -c synchronous_commit=off"
-                " -c full_page_writes=off -c max_connections=200")
-        self._run(f"{PG_BIN}/pg_ctl", "-D", self.data, "-l",
-                  f"{self.dir}/postgresql.log", "-o", opts, "-w", "start")
+        self.opts = (f"-c listen_addresses='' -c unix_socket_directories="
+                     f"'{self.socket_dir}' -c fsync=off "
+                     "-c synchronous_commit=off -c full_page_writes=off "
+                     "-c max_connections=200")
+        self.running = False
+        self.start_server()
         self.query("postgres", f"CREATE ROLE {self.ROLE} LOGIN")
+
+    def start_server(self):
+        """Start the server on its data directory (again, after
+        stop_server(): every database is still there)."""
+        self._run(f"{PG_BIN}/pg_ctl", "-D", self.data, "-l",
+                  f"{self.dir}/postgresql.log", "-o", self.opts, "-w",
+                  "start")
+        self.running = True
+
+    def stop_server(self, mode="immediate"):
+        """Stop the server and keep its data directory, as a fault test
+        does mid-run: "immediate" is a crash (no shutdown checkpoint,
+        every connection cut), "fast" a clean stop that disconnects the
+        clients. postgresql() starts it again for whoever needs it
+        next."""
+        self.running = False
+        self._run(f"{PG_BIN}/pg_ctl", "-D", self.data, "-m", mode, "-w",
+                  "stop")
+
+    def postmaster_pid(self):
+        """The pid of the running server (its postmaster.pid), or None."""
+        try:
+            with open(f"{self.data}/postmaster.pid") as f:
+                return int(f.readline())
+        except (OSError, ValueError):
+            return None
 
     def _run(self, *args, user=True):
         r = subprocess.run([*(self.as_user if user else []), *args],
@@ -711,12 +738,16 @@ _postgresql = []
 
 
 def postgresql():
-    """The session's PostgreSQL, started on first use; stopped by
+    """The session's PostgreSQL, started on first use (and again if a
+    test left it stopped with stop_server()); stopped by
     stop_postgresql() (conftest.py, at the end of the session) or at
     exit."""
     if not _postgresql:
         _postgresql.append(PostgreSQL())
         atexit.register(stop_postgresql)
+    elif not _postgresql[0].running:
+        # a fault test stopped it (and failed before starting it again)
+        _postgresql[0].start_server()
     return _postgresql[0]
 
 
@@ -999,13 +1030,14 @@ def lmtp_transaction(conn, sender, recipients, message, replies):
             replies[rcpt] = (code, text.decode(errors="replace"))
 
 
-def lmtp_attempt(server, sender, recipients, message):
+def lmtp_attempt(server, sender, recipients, message, timeout=30):
     """One LMTP transaction as an MTA sees it, surviving a lost connection:
     {recipient: (code, text)}, with code None for a recipient that got no
-    final reply (the connection broke)."""
+    final reply (the connection broke, or no reply within timeout
+    seconds)."""
     replies = {}
     try:
-        with server.lmtp() as conn:
+        with server.lmtp(timeout) as conn:
             lmtp_transaction(conn, sender, recipients, message, replies)
     except (smtplib.SMTPServerDisconnected, OSError) as e:
         for rcpt in recipients:
@@ -1014,10 +1046,11 @@ def lmtp_attempt(server, sender, recipients, message):
 
 
 def mta_deliver(server, sender, recipients, message, tries=10,
-                before_retry=None):
+                before_retry=None, timeout=30):
     """Deliver like an MTA: a recipient without a final answer (4xx, or no
-    reply at all) is tried again, after before_retry() if given, until it
-    gets 2xx or 5xx. Returns {recipient: [code of each try]}."""
+    reply at all within timeout seconds) is tried again, after
+    before_retry() if given, until it gets 2xx or 5xx. Returns
+    {recipient: [code of each try]}."""
     history = {r: [] for r in recipients}
     pending = list(recipients)
     for n in range(tries):
@@ -1025,7 +1058,7 @@ def mta_deliver(server, sender, recipients, message, tries=10,
             if before_retry is not None:
                 before_retry()
             time.sleep(0.05 * n)
-        replies = lmtp_attempt(server, sender, pending, message)
+        replies = lmtp_attempt(server, sender, pending, message, timeout)
         for rcpt, (code, _) in replies.items():
             history[rcpt].append(code)
         pending = [r for r in pending

@@ -7,10 +7,11 @@ Broken on disk: Chats deleted, unwritable, immutable or replaced by a file;
 Blocked not creatable or not writable. Quota: the replies are plain
 Dovecot's, for chat, mail and blocked mail alike. The attribute dict: a
 file dict unreadable, full of garbage or cut short; the SQL dict's server
-killed, hung, its database unreadable or overwritten, while deliveries go
-on. Processes killed: lmtp during and
-right after DATA (compared with plain Dovecot, which stores a message
-twice when killed between saving it and replying), imap during the seen
+killed, hung, its database unreadable or overwritten, and the PostgreSQL
+server itself stopped and started again, while deliveries go on.
+Processes killed: lmtp during and right after DATA (compared with plain
+Dovecot, which stores a message twice when killed between saving it and
+replying), imap during the seen
 move into Chats."""
 import contextlib
 import fcntl
@@ -30,7 +31,7 @@ import pytest
 from conftest import coi_server
 from harness import (COI_CONFIG, DovecotServer, copies, enable_coi,
                      getmetadata, imap_command, lmtp_attempt, login,
-                     make_message, mta_deliver, setmetadata)
+                     make_message, mta_deliver, postgresql, setmetadata)
 
 BLOCKED = "/private/vendor/vendor.dovecot/coi/blocked"
 SPAMMER = "spammer@example.org"
@@ -577,36 +578,37 @@ def sql_fault(server, fault, met):
             f.write(original)
 
 
-@pytest.mark.parametrize("fault", ["killed", "hung", "unreadable",
-                                   "garbage"])
-def test_sql_dict_broken_mid_run(sql_server, fault):
-    """The SQL dict's server dies, hangs or loses its database while four
-    MTA connections deliver chat, mail, thread replies and blocked mail
-    to three users: each message is stored once per recipient (tempfailed
-    ones after the MTA's retry), never lost, never twice."""
-    server = sql_server
+def mix_users(server):
+    """Three fresh users for a mid-run fault: message-filter active, seen
+    and none, each with SPAMMER blocked; the first has sent a chat (the
+    parent of the thread replies). Returns (users, parent)."""
     users = [server.free_users.pop(0) for _ in range(3)]
     enable_coi(server, users[0], "active")
     enable_coi(server, users[1], "seen")
     enable_coi(server, users[2])
     for user in users:
         block(server, user)
-    parent = sent_chat(server, users[0])
+    return users, sent_chat(server, users[0])
+
+
+def deliver_mix_during(server, users, parent, fault, tries=10,
+                       on_retry=None, timeout=30):
+    """Four MTA threads deliver mix(parent) to users, six rounds at least
+    and on until fault() (run meanwhile) has returned; every transaction
+    must end in 250 for every recipient. on_retry() is called before each
+    retry of the MTA, which waits timeout seconds for a reply. Returns
+    [(kind, message-id, history)]."""
     sent, errors = [], []
-    log_start = len(server.log_text().splitlines())
     repaired = threading.Event()
 
-    def met():
-        return any("lmtp(" in line and "coi: Failed to read the" in line
-                   for line in server.log_text().splitlines()[log_start:])
-
     def mta(n):
-        # six rounds at least, and on until the dict is repaired
         try:
             rounds = 0
             while rounds < 6 or not repaired.is_set():
                 for kind, msgid, sender, data in mix(parent):
-                    history = mta_deliver(server, sender, users, data)
+                    history = mta_deliver(server, sender, users, data,
+                                          tries=tries, before_retry=on_retry,
+                                          timeout=timeout)
                     assert all(h[-1] == 250 for h in history.values()), \
                         history
                     sent.append((kind, msgid, history))
@@ -618,16 +620,21 @@ def test_sql_dict_broken_mid_run(sql_server, fault):
         t.start()
     time.sleep(0.3)
     try:
-        sql_fault(server, fault, met)
+        fault()
     finally:
         repaired.set()
     for t in threads:
         t.join(180)
     assert not errors, errors
     assert len(sent) >= 4 * 6 * 4
-    if fault in ("unreadable", "garbage"):
-        # the deliveries did meet the broken database
-        assert met()
+    return sent
+
+
+def assert_mix_stored_once(server, users, parent, sent):
+    """Every message of sent is there exactly once per user, in an
+    allowed mailbox, and nothing else is; then COI works again (the
+    master may throttle a dict service that was killed, and the SQL
+    driver waits before it reconnects: a few seconds)."""
     found = copies(server)
     for user in users:
         expected = {msgid: {"INBOX", CHATS, "Blocked"}
@@ -635,20 +642,112 @@ def test_sql_dict_broken_mid_run(sql_server, fault):
         if user == users[0]:
             expected[parent] = "Sent"
         found_user = found.get(user, {})
+        history = {msgid: h for _, msgid, h in sent}
         for msgid, where in expected.items():
             got = found_user.get(msgid, [])
+            # the MTA's replies (None: no reply) say which try stored it
             assert len(got) == 1 and got[0] in (
-                {where} if isinstance(where, str) else where), (msgid, got)
+                {where} if isinstance(where, str) else where), \
+                (user, msgid, got, history.get(msgid))
         assert set(found_user) <= set(expected)
 
-    # COI works again once the dict does (the master may throttle a dict
-    # service that was killed: give it a few seconds)
     def chat_filed():
         msgid, data = make_message(chat_version="1.0")
-        mta_deliver(server, FRIEND, [users[0]], data)
+        mta_deliver(server, FRIEND, [users[0]], data, tries=40)
         return copies(server, users[0])[msgid] == [CHATS]
     wait_until(chat_filed, timeout=15, what="COI to work again")
     assert not server.log_lines_matching(r"Panic")
+
+
+def state_read_failed(server, log_start):
+    """A delivery has met the broken dict: lmtp logged that it could not
+    read the user's COI state (and tempfailed it)."""
+    return any("lmtp(" in line and "coi: Failed to read the" in line
+               for line in server.log_text().splitlines()[log_start:])
+
+
+@pytest.mark.parametrize("fault", ["killed", "hung", "unreadable",
+                                   "garbage"])
+def test_sql_dict_broken_mid_run(sql_server, fault):
+    """The SQL dict's server dies, hangs or loses its database while four
+    MTA connections deliver chat, mail, thread replies and blocked mail
+    to three users: each message is stored once per recipient (tempfailed
+    ones after the MTA's retry), never lost, never twice."""
+    server = sql_server
+    users, parent = mix_users(server)
+    log_start = len(server.log_text().splitlines())
+
+    def met():
+        return state_read_failed(server, log_start)
+    sent = deliver_mix_during(server, users, parent,
+                              lambda: sql_fault(server, fault, met))
+    if fault in ("unreadable", "garbage"):
+        # the deliveries did meet the broken database
+        assert met()
+    assert_mix_stored_once(server, users, parent, sent)
+
+
+@pytest.fixture(scope="module")
+def pg_server():
+    """The dicts on Dovecot's dict service with the session's PostgreSQL
+    (docs/sql-dict.md's postgresql blocks)."""
+    users = [f"g{i}" for i in range(8)]
+    with coi_server(users=users, backend="postgresql") as s:
+        s.free_users = list(users)
+        yield s
+
+
+@pytest.mark.parametrize("mode", ["immediate", "fast"])
+def test_postgresql_stopped_mid_run(pg_server, mode):
+    """The PostgreSQL server itself stops (pg_ctl stop -m immediate, a
+    crash; or fast, a clean shutdown that cuts every connection) while
+    four MTA connections deliver chat, mail, thread replies and blocked
+    mail to three users, and starts again once a delivery has met it. A
+    delivery whose block list or configuration cannot be read is
+    tempfailed (451) and the MTA retries: each message is stored exactly
+    once per recipient, and COI works again afterwards. The server is the
+    whole session's: it is running again when the test ends, whatever
+    happens."""
+    server = pg_server
+    pg = postgresql()
+    users, parent = mix_users(server)
+    log_start = len(server.log_text().splitlines())
+    retried = threading.Event()
+
+    def met():
+        return retried.is_set() or state_read_failed(server, log_start)
+
+    def dict_failed():
+        return any("dict(" in line and "coi: Lookup failed" in line
+                   for line in server.log_text().splitlines()[log_start:])
+
+    def outage():
+        # Down until a delivery has met it (failed, or the dict logged a
+        # failed lookup), or for 2 s at most: a lookup sent meanwhile
+        # waits in the dict service, which answers lmtp only once lmtp's
+        # dict client gives up (30 s, fixed in Dovecot 2.3)
+        pg.stop_server(mode)
+        try:
+            deadline = time.monotonic() + 2
+            while not (met() or dict_failed()) and \
+                    time.monotonic() < deadline:
+                time.sleep(0.05)
+        finally:
+            pg.start_server()
+    # The MTA waits longer for a reply than lmtp's dict client waits for
+    # the dict (30 s), as a real one does (Postfix: lmtp_data_done_timeout
+    # = 600 s). With 30 s each, the MTA gave up on a transaction that lmtp
+    # then saved, and its retry stored the message twice.
+    sent = deliver_mix_during(server, users, parent, outage, tries=40,
+                              on_retry=retried.set, timeout=90)
+    assert state_read_failed(server, log_start), \
+        "no delivery logged that COI's state could not be read"
+    assert any(code is not None and 400 <= code < 500
+               for _, _, history in sent for codes in history.values()
+               for code in codes), "no delivery was tempfailed"
+    assert_mix_stored_once(server, users, parent, sent)
+    # the session's other tests find it running
+    assert pg.query("postgres", "SELECT 1") == [("1",)]
 
 
 def sql_schema_change(server, statement):
