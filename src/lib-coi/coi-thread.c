@@ -288,6 +288,21 @@ void coi_thread_read_want(struct coi_state_read *read,
 		coi_state_read_want(read, COI_STATE_PEER, sender);
 }
 
+/* Read hash's peer record. Returns 1 with peer_r, 0 if there is none (or
+   a broken one: peer_r is all 0), -1 with error_r. */
+static int
+coi_thread_peer_read(struct coi_state_read *read, const char *hash,
+		     struct coi_thread_peer *peer_r, const char **error_r)
+{
+	const char *value;
+	int ret;
+
+	ret = coi_state_read_get(read, COI_STATE_PEER, hash, &value, error_r);
+	if (ret < 0)
+		return -1;
+	return coi_thread_peer_parse(ret > 0 ? value : NULL, peer_r) ? 1 : 0;
+}
+
 /* Is one of the senders a live peer? Returns 1, 0, or -1 with error_r. */
 static int
 coi_thread_senders_are_peers(struct coi_state_read *read,
@@ -296,16 +311,14 @@ coi_thread_senders_are_peers(struct coi_state_read *read,
 			     const char **error_r)
 {
 	struct coi_thread_peer peer;
-	const char *sender, *value;
+	const char *sender;
 	int ret;
 
 	array_foreach_elem(&reply->senders, sender) {
-		ret = coi_state_read_get(read, COI_STATE_PEER, sender, &value,
-					 error_r);
-		if (ret < 0)
+		if ((ret = coi_thread_peer_read(read, sender, &peer,
+						error_r)) < 0)
 			return -1;
-		if (ret > 0 && coi_thread_peer_parse(value, &peer) &&
-		    coi_thread_peer_is_live(&peer, ioloop_time,
+		if (ret > 0 && coi_thread_peer_is_live(&peer, ioloop_time,
 					    set->thread_index_max_age_secs))
 			return 1;
 	}
@@ -374,15 +387,11 @@ coi_thread_add_own_peers(struct coi_state_read *read,
 			 const char **error_r)
 {
 	struct coi_thread_peer peer;
-	const char *hash, *value;
-	int ret;
+	const char *hash;
 
 	array_foreach_elem(&people->participants, hash) {
-		ret = coi_state_read_get(read, COI_STATE_PEER, hash, &value,
-					 error_r);
-		if (ret < 0)
+		if (coi_thread_peer_read(read, hash, &peer, error_r) < 0)
 			return -1;
-		(void)coi_thread_peer_parse(ret > 0 ? value : NULL, &peer);
 		peer.last_chat = ioloop_time;
 		coi_state_set(trans, COI_STATE_PEER, hash,
 			      coi_thread_peer_value(&peer));
@@ -404,9 +413,9 @@ int coi_thread_add(struct coi_user *cuser, struct coi_state_read *read,
 			"not remembered: the chat has no From address",
 	};
 	struct coi_state_transaction *trans;
-	struct coi_thread_peer peer;
+	struct coi_thread_peer peer, old_peer;
 	enum coi_thread_add_result result;
-	const char *slot, *old, *value, *old_peer = NULL;
+	const char *slot, *old, *value;
 	int ret;
 
 	if (set->thread_index_size == 0)
@@ -418,13 +427,10 @@ int coi_thread_add(struct coi_user *cuser, struct coi_state_read *read,
 				      error_r)) < 0)
 		return -1;
 	i_zero(&peer);
-	if (source != COI_THREAD_SOURCE_OWN && people->writer != NULL) {
-		if ((ret = coi_state_read_get(read, COI_STATE_PEER,
-					      people->writer, &old_peer,
-					      error_r)) < 0)
-			return -1;
-		(void)coi_thread_peer_parse(old_peer, &peer);
-	}
+	if (source != COI_THREAD_SOURCE_OWN && people->writer != NULL &&
+	    coi_thread_peer_read(read, people->writer, &peer, error_r) < 0)
+		return -1;
+	old_peer = peer;
 
 	result = coi_thread_add_decide(set, old, id, ioloop_time, people,
 				       source, &peer, &value);
@@ -442,12 +448,12 @@ int coi_thread_add(struct coi_user *cuser, struct coi_state_read *read,
 		coi_state_set(trans, COI_STATE_THREAD, slot, value);
 	if (source == COI_THREAD_SOURCE_CHAT)
 		peer.last_chat = ioloop_time;
-	if (source != COI_THREAD_SOURCE_OWN && people->writer != NULL) {
-		value = coi_thread_peer_value(&peer);
-		if (old_peer == NULL || strcmp(value, old_peer) != 0)
-			coi_state_set(trans, COI_STATE_PEER, people->writer,
-				      value);
-	}
+	if (source != COI_THREAD_SOURCE_OWN && people->writer != NULL &&
+	    (peer.last_chat != old_peer.last_chat ||
+	     peer.count != old_peer.count ||
+	     peer.window_start != old_peer.window_start))
+		coi_state_set(trans, COI_STATE_PEER, people->writer,
+			      coi_thread_peer_value(&peer));
 	coi_state_transaction_commit_async(&trans);
 	return 0;
 }
