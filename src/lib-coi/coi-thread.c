@@ -444,8 +444,6 @@ int coi_thread_add(struct coi_user *cuser, struct coi_state_read *read,
 		coi_state_transaction_rollback(&trans);
 		return -1;
 	}
-	if (result == COI_THREAD_ADD_WRITE)
-		coi_state_set(trans, COI_STATE_THREAD, slot, value);
 	if (source == COI_THREAD_SOURCE_CHAT)
 		peer.last_chat = ioloop_time;
 	if (source != COI_THREAD_SOURCE_OWN && people->writer != NULL &&
@@ -454,6 +452,9 @@ int coi_thread_add(struct coi_user *cuser, struct coi_state_read *read,
 	     peer.window_start != old_peer.window_start))
 		coi_state_set(trans, COI_STATE_PEER, people->writer,
 			      coi_thread_peer_value(&peer));
+	/* last: a failed commit is logged as the thread state's */
+	if (result == COI_THREAD_ADD_WRITE)
+		coi_state_set(trans, COI_STATE_THREAD, slot, value);
 	coi_state_transaction_commit_async(&trans);
 	return 0;
 }
