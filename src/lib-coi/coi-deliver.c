@@ -28,6 +28,8 @@ int coi_deliver_get_headers(struct mail *mail,
 		&headers_r->references,
 		&headers_r->in_reply_to,
 		&headers_r->from,
+		&headers_r->to,
+		&headers_r->cc,
 	};
 	struct message_header_parser_ctx *parser;
 	struct message_header_line *hdr;
@@ -70,6 +72,10 @@ int coi_deliver_get_headers(struct mail *mail,
 			hdr->full_value, hdr->full_value_len);
 		if (values[i] == &headers_r->from)
 			array_push_back(&headers_r->from_all, &value);
+		else if ((values[i] == &headers_r->to ||
+			  values[i] == &headers_r->cc) &&
+			 strlen(value) > COI_DETECT_ADDRESS_VALUE_MAX)
+			value = t_strndup(value, COI_DETECT_ADDRESS_VALUE_MAX);
 		if (*values[i] == NULL)
 			*values[i] = value;
 	}
@@ -90,27 +96,33 @@ static void
 coi_deliver_thread(struct coi_user *cuser, struct coi_delivery *delivery,
 		   struct coi_state_read *read,
 		   const struct coi_detect_headers *headers,
-		   const ARRAY_TYPE(const_string) *parent_ids)
+		   const ARRAY_TYPE(const_string) *parent_ids,
+		   const struct coi_thread_people *people)
 {
+	enum coi_thread_source source = COI_THREAD_SOURCE_CHAT;
 	const char *id, *found, *error;
 
 	if (cuser->set.thread_index_size == 0)
 		return;
 	if (delivery->reason == COI_CHAT_REASON_NONE &&
 	    array_count(parent_ids) > 0) {
-		if (coi_thread_lookup(read, &cuser->set, parent_ids, &found,
-				      &error) < 0) {
+		if (coi_thread_lookup(read, &cuser->set, parent_ids, people,
+				      &found, &error) < 0) {
 			e_error(cuser->event,
 				"Failed to read the thread index: %s", error);
 		} else if (found != NULL) {
 			delivery->reason = COI_CHAT_REASON_THREAD;
+			source = COI_THREAD_SOURCE_REPLY;
 			e_debug(cuser->event, "Reply to chat message <%s>",
 				str_sanitize(found, 256));
 		}
 	}
 	if (delivery->reason != COI_CHAT_REASON_NONE &&
-	    (id = coi_detect_message_id(headers)) != NULL)
-		coi_thread_add(cuser, &cuser->set, id);
+	    (id = coi_detect_message_id(headers)) != NULL &&
+	    coi_thread_add(cuser, read, &cuser->set, id, people, source,
+			   &error) < 0)
+		e_error(cuser->event, "Failed to read the thread index: %s",
+			error);
 }
 
 /* Chats must exist before the delivery tries it. A missing Chats of an
@@ -222,21 +234,34 @@ coi_deliver_decide(struct coi_user *cuser, struct coi_delivery *delivery,
 {
 	struct coi_state_read *read = coi_state_read_begin(cuser);
 	ARRAY_TYPE(const_string) parent_ids;
+	struct coi_thread_people people;
 	const char *error;
 
+	i_zero(&people);
 	coi_config_read_want(read);
 	if (delivery->blocked_by == NULL) {
 		coi_block_read_want(read, senders, sender_count);
 		coi_contacts_read_want(read, senders, sender_count);
 	}
-	/* the thread slots a reply needs, in the same round trip */
+	/* what the thread rule needs, in the same round trip: the slots and
+	   peer records a reply is checked against, and the message's own
+	   slot and its writer's record, for remembering a chat */
 	t_array_init(&parent_ids, COI_THREAD_MAX_LOOKUPS);
-	if (headers != NULL &&
-	    (delivery->reason = coi_detect_headers(headers)) ==
-	    COI_CHAT_REASON_NONE) {
-		coi_detect_parent_ids(headers, COI_THREAD_MAX_LOOKUPS,
-				      &parent_ids);
-		coi_thread_read_want(read, &cuser->set, &parent_ids);
+	if (headers != NULL) {
+		coi_thread_people_get(headers, &people);
+		if ((delivery->reason = coi_detect_headers(headers)) ==
+		    COI_CHAT_REASON_NONE) {
+			coi_detect_parent_ids(headers, COI_THREAD_MAX_LOOKUPS,
+					      &parent_ids);
+			coi_thread_read_want(read, &cuser->set, &parent_ids,
+					     &people);
+		}
+		if (delivery->reason != COI_CHAT_REASON_NONE ||
+		    array_count(&parent_ids) > 0) {
+			coi_thread_add_want(read, &cuser->set,
+				coi_detect_message_id(headers), &people,
+				COI_THREAD_SOURCE_CHAT);
+		}
 	}
 	coi_state_read_fetch(read);
 
@@ -252,7 +277,8 @@ coi_deliver_decide(struct coi_user *cuser, struct coi_delivery *delivery,
 					 error);
 	else if (delivery->blocked_by == NULL && delivery->config.enabled &&
 		 headers != NULL)
-		coi_deliver_thread(cuser, delivery, read, headers, &parent_ids);
+		coi_deliver_thread(cuser, delivery, read, headers, &parent_ids,
+				   &people);
 	if (!delivery->config.enabled || delivery->blocked_by != NULL)
 		delivery->reason = COI_CHAT_REASON_NONE;
 	coi_state_read_end(&read);
@@ -353,6 +379,8 @@ void coi_deliver_begin(struct coi_user *cuser,
 void coi_deliver_remember_saved(struct coi_user *cuser, struct mail *mail)
 {
 	struct coi_detect_headers headers;
+	struct coi_thread_people people;
+	struct coi_state_read *read;
 	struct coi_config config;
 	const char *id, *error;
 
@@ -361,10 +389,22 @@ void coi_deliver_remember_saved(struct coi_user *cuser, struct mail *mail)
 	    coi_detect_headers(&headers) == COI_CHAT_REASON_NONE ||
 	    (id = coi_detect_message_id(&headers)) == NULL)
 		return;
-	if (coi_config_read(cuser, &config, &error) < 0) {
+	/* the configuration, the slot and the recipients' peer records in
+	   one round trip */
+	coi_thread_people_get(&headers, &people);
+	read = coi_state_read_begin(cuser);
+	coi_config_read_want(read);
+	coi_thread_add_want(read, &cuser->set, id, &people,
+			    COI_THREAD_SOURCE_OWN);
+	coi_state_read_fetch(read);
+	if (coi_config_read_from(cuser, read, &config, &error) < 0) {
 		e_error(cuser->event, "Failed to read the COI configuration: "
 			"%s", error);
-	} else if (config.enabled) {
-		coi_thread_add(cuser, &cuser->set, id);
+	} else if (config.enabled &&
+		   coi_thread_add(cuser, read, &cuser->set, id, &people,
+				  COI_THREAD_SOURCE_OWN, &error) < 0) {
+		e_error(cuser->event, "Failed to read the thread index: %s",
+			error);
 	}
+	coi_state_read_end(&read);
 }

@@ -15,6 +15,8 @@ const char *const coi_detect_header_names[] = {
 	"References",
 	"In-Reply-To",
 	"From",
+	"To",
+	"Cc",
 	NULL
 };
 

@@ -27,11 +27,19 @@ struct coi_detect_headers {
 	const char *in_reply_to;
 	/* not for classification: the sender, for blocking */
 	const char *from;
+	/* not for classification: who else took part, for the thread index
+	   (at most COI_DETECT_ADDRESS_VALUE_MAX bytes of each) */
+	const char *to;
+	const char *cc;
 	/* every From header's value in order, the first being from (at most
 	   COI_SENDERS_MAX of coi-address.h); not created if the values were
 	   not read by coi_deliver_get_headers() */
 	ARRAY_TYPE(const_string) from_all;
 };
+
+/* To and Cc values are cut to this many bytes: the thread index keeps only
+   a few of their addresses, and a hostile header must not cost more. */
+#define COI_DETECT_ADDRESS_VALUE_MAX 4096
 
 /* The header names above, NULL-terminated, for mailbox_header_lookup_init(). */
 extern const char *const coi_detect_header_names[];

@@ -32,6 +32,8 @@ static const struct {
 		MAILBOX_ATTRIBUTE_PREFIX_DOVECOT_PVT "coi/blocked-hash/" },
 	[COI_STATE_THREAD] = { "thread",
 		MAILBOX_ATTRIBUTE_PREFIX_DOVECOT_PVT "coi/thread/" },
+	[COI_STATE_PEER] = { "peer",
+		MAILBOX_ATTRIBUTE_PREFIX_DOVECOT_PVT "coi/peer/" },
 };
 /* The one legacy key outside its kind's prefix. */
 #define COI_STATE_LEGACY_CONTACTS_INDEXED \

@@ -31,8 +31,12 @@ enum coi_state_kind {
 	COI_STATE_BLOCKED,
 	/* blocked contacts: <COI-From-Hash> = the GUIDs of the contacts */
 	COI_STATE_CONTACT,
-	/* the thread index: <slot> = "<time> <hash>" */
+	/* the thread index: <slot> = "<time> <id hash> <writer>
+	   [<participant> ...]" (coi-thread.h) */
 	COI_STATE_THREAD,
+	/* correspondents of the thread index: <address hash> = "<last chat>
+	   <slots written> <window start>" (coi-thread.h) */
+	COI_STATE_PEER,
 
 	COI_STATE_KIND_COUNT
 };

@@ -4,9 +4,7 @@
 #include "array.h"
 #include "str.h"
 #include "test-common.h"
-#include "coi-settings.h"
 #include "coi-detect.h"
-#include "coi-thread.h"
 
 #define CV COI_CHAT_REASON_CHAT_VERSION
 #define MID COI_CHAT_REASON_MESSAGE_ID
@@ -119,56 +117,12 @@ static void test_coi_detect_parent_ids(void)
 	test_end();
 }
 
-static void test_coi_thread_entry(void)
-{
-	struct coi_settings set;
-	const char *key, *key2, *value;
-
-	test_begin("coi thread index entries");
-	i_zero(&set);
-	set.thread_index_size = 1000;
-	set.thread_index_max_age_secs = 3600;
-
-	coi_thread_entry(&set, "a@x", 1000000, &key, &value);
-	/* a slot number below the size */
-	test_assert(key[0] >= '0' && key[0] <= '9' && strlen(key) <= 3);
-	test_assert(coi_thread_entry_matches(value, "a@x", 1000000, 3600));
-	test_assert(coi_thread_entry_matches(value, "a@x", 1003600, 3600));
-	/* too old */
-	test_assert(!coi_thread_entry_matches(value, "a@x", 1003601, 3600));
-	/* no age limit */
-	test_assert(coi_thread_entry_matches(value, "a@x", 9000000, 0));
-	/* written "in the future": the clock went back */
-	test_assert(coi_thread_entry_matches(value, "a@x", 10, 3600));
-	/* another id in the same slot does not match */
-	test_assert(!coi_thread_entry_matches(value, "b@x", 1000000, 3600));
-	/* same id, same slot, whatever the time */
-	coi_thread_entry(&set, "a@x", 5, &key2, &value);
-	test_assert_strcmp(key, key2);
-	/* garbage in the dict */
-	test_assert(!coi_thread_entry_matches(NULL, "a@x", 1, 0));
-	test_assert(!coi_thread_entry_matches("", "a@x", 1, 0));
-	test_assert(!coi_thread_entry_matches("12", "a@x", 1, 0));
-	test_assert(!coi_thread_entry_matches("x y", "a@x", 1, 0));
-	test_assert(!coi_thread_entry_matches("99999999999999999999999 y",
-					      "a@x", 1, 0));
-
-	/* a table of one slot: every id shares it */
-	set.thread_index_size = 1;
-	coi_thread_entry(&set, "a@x", 1, &key, &value);
-	coi_thread_entry(&set, "b@x", 1, &key2, &value);
-	test_assert_strcmp(key, key2);
-	test_assert_strcmp(key, "0");
-	test_end();
-}
-
 int main(void)
 {
 	static void (*const test_functions[])(void) = {
 		test_coi_detect_rules,
 		test_coi_detect_hostile,
 		test_coi_detect_parent_ids,
-		test_coi_thread_entry,
 		NULL
 	};
 	return test_run(test_functions);

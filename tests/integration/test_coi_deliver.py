@@ -1,5 +1,6 @@
 """Delivery over LMTP against the real Dovecot: classification, $Chat,
 filing per message-filter, the seen move, the thread index, fallbacks."""
+import hashlib
 import os
 import re
 import shutil
@@ -11,8 +12,8 @@ import pytest
 
 from conftest import coi_server
 from harness import (deliver, enable_coi, idle_on_inbox, idle_reads,
-                     imap_command, lmtp_attempt, login, make_message,
-                     messages, tool_env, where)
+                     imap_command, lmtp_attempt, lmtp_transaction, login,
+                     make_message, messages, tool_env, where)
 
 CHAT = "$Chat"
 
@@ -25,6 +26,7 @@ USERS = [f"d{i}" for i in range(60)] + [
     {"name": "badsize", "fields": {"userdb_coi_thread_index_size": "lots"}},
     {"name": "badage", "fields": {"userdb_coi_thread_index_max_age": "-1"}},
     {"name": "stateless", "fields": {"userdb_coi_state_failure": "deliver"}},
+    {"name": "smallindex", "fields": {"userdb_coi_thread_index_size": "64"}},
 ]
 
 
@@ -425,6 +427,150 @@ def test_thread_index_can_be_turned_off(backend_server):
     deliver(backend_server, "nothread", reply)
     assert where(backend_server, "nothread", chat_id) == [("INBOX", {CHAT})]
     assert where(backend_server, "nothread", reply_id) == [("INBOX", set())]
+
+
+# -- thread-index poisoning (issue 14) ---------------------------------------
+
+def chat_from(sender, message_id, to="rcpt@example.org", cc=None):
+    """A Delta Chat message from sender; to "hidden" is Delta Chat's
+    hidden recipients."""
+    to = '"hidden-recipients": ;' if to == "hidden" else to
+    _, msg = make_message(chat_version="1.0", message_id=message_id,
+                          sender=sender,
+                          extra_headers=[f"Cc: {cc}"] if cc else [])
+    return msg.replace(b"To: rcpt@example.org", f"To: {to}".encode(), 1)
+
+
+def reply_from(server, user, sender, parent_id):
+    """Deliver an ordinary reply to parent_id from sender; where it went."""
+    reply_id, reply = make_message(in_reply_to=parent_id,
+                                   references=parent_id, sender=sender)
+    deliver(server, user, reply, sender=sender)
+    return where(server, user, reply_id)
+
+
+def test_strangers_chat_does_not_capture_a_list_thread(backend_server,
+                                                       backend_user):
+    """A stranger's chat whose Message-ID is a mailing list's thread root
+    does not make the list's ordinary replies chat."""
+    enable_coi(backend_server, backend_user)
+    root = f"<{time.time_ns()}-root@lists.example.org>"
+    deliver(backend_server, backend_user,
+            chat_from("mallory@evil.example", root), sender="m@evil.example")
+    assert where(backend_server, backend_user, root) == [("INBOX", {CHAT})]
+    assert reply_from(backend_server, backend_user, "carol@example.net",
+                      root) == [("INBOX", set())]
+    # and a reply to that reply is mail too
+    assert reply_from(backend_server, backend_user, "Dan <dan@example.net>",
+                      root) == [("INBOX", set())]
+
+
+def test_reply_from_participant_is_chat(backend_server, backend_user):
+    """The chat's From, and its To and Cc, may answer it from a mail
+    client; nobody else may."""
+    enable_coi(backend_server, backend_user)
+    chat_id = f"<{time.time_ns()}-part@localhost>"
+    deliver(backend_server, backend_user,
+            chat_from("Alice <Alice@Example.ORG>", chat_id,
+                      to=f"{backend_user}@example.org, bob@example.org",
+                      cc="Carol <carol@example.com>"))
+    assert reply_from(backend_server, backend_user, "ALICE@example.org",
+                      chat_id) == [("INBOX", {CHAT})]
+    assert reply_from(backend_server, backend_user, "bob@example.org",
+                      chat_id) == [("INBOX", {CHAT})]
+    assert reply_from(backend_server, backend_user, "carol@example.com",
+                      chat_id) == [("INBOX", {CHAT})]
+    assert reply_from(backend_server, backend_user, "zed@example.com",
+                      chat_id) == [("INBOX", set())]
+
+
+def test_reply_from_peer_is_chat(backend_server, backend_user):
+    """Someone who exchanged chat with the user before counts in any
+    remembered thread: who sent the user chat, and whom the user's own
+    chat (APPEND) was sent to."""
+    enable_coi(backend_server, backend_user)
+    n = time.time_ns()
+    deliver(backend_server, backend_user,
+            chat_from("dave@example.net", f"<{n}-dave@localhost>"))
+    conn = backend_server.imap(backend_user)
+    conn.create("Sent")
+    own = chat_from(f"{backend_user}@example.org", f"<{n}-own@localhost>",
+                    to="Erin <erin@example.net>")
+    assert conn.append("Sent", None, None, own)[0] == "OK"
+    conn.logout()
+    # a group chat of Alice's whose recipients are hidden
+    chat_id = f"<{n}-group@localhost>"
+    deliver(backend_server, backend_user,
+            chat_from("alice@example.org", chat_id, to="hidden"))
+    assert reply_from(backend_server, backend_user, "dave@example.net",
+                      chat_id) == [("INBOX", {CHAT})]
+    assert reply_from(backend_server, backend_user, "erin@example.net",
+                      chat_id) == [("INBOX", {CHAT})]
+    assert reply_from(backend_server, backend_user, "frank@example.net",
+                      chat_id) == [("INBOX", set())]
+
+
+def test_same_message_id_does_not_take_the_entry_over(backend_server,
+                                                      backend_user):
+    """A second chat with a remembered Message-ID, from someone else, does
+    not change who took part."""
+    enable_coi(backend_server, backend_user)
+    chat_id = f"<{time.time_ns()}-twice@localhost>"
+    deliver(backend_server, backend_user,
+            chat_from("alice@example.org", chat_id, to="hidden"))
+    deliver(backend_server, backend_user,
+            chat_from("mallory@evil.example", chat_id,
+                      to="zed@example.com"))
+    assert reply_from(backend_server, backend_user, "zed@example.com",
+                      chat_id) == [("INBOX", set())]
+    assert reply_from(backend_server, backend_user, "alice@example.org",
+                      chat_id) == [("INBOX", {CHAT})]
+
+
+def thread_slot(message_id, size):
+    """coi_thread_slot(): the slot of an id (without <>)."""
+    digest = hashlib.sha256(message_id.strip("<>").encode()).digest()
+    return int.from_bytes(digest[:4], "big") % size
+
+
+def test_one_sender_cannot_evict_the_index(backend_server):
+    """One sender's flood of chats (200 into a 64-slot index, whose share
+    per sender is 4) leaves another sender's entry alone, even the
+    flood's chats whose ids fall into that entry's slot."""
+    user = "smallindex"
+    enable_coi(backend_server, user)
+    n = time.time_ns()
+    bob_id = f"<{n}-bob@localhost>"
+    deliver(backend_server, user, chat_from("bob@example.org", bob_id))
+    bob_slot = thread_slot(bob_id, 64)
+    # the ids that hit Bob's slot come last, after the share is used
+    others, hits = [], []
+    i = 0
+    while len(others) < 195 or len(hits) < 5:
+        mid = f"<{n}-flood{i}@localhost>"
+        i += 1
+        if thread_slot(mid, 64) == bob_slot:
+            if len(hits) < 5:
+                hits.append(mid)
+        elif len(others) < 195:
+            others.append(mid)
+    with backend_server.lmtp() as conn:
+        for mid in others + hits:
+            replies = {}
+            lmtp_transaction(conn, "m@evil.example", [user],
+                             chat_from("mallory@evil.example", mid),
+                             replies)
+            assert replies[user][0] == 250, replies
+    # the flood is still chat
+    assert where(backend_server, user, hits[-1]) == [("INBOX", {CHAT})]
+    assert reply_from(backend_server, user, "bob@example.org",
+                      bob_id) == [("INBOX", {CHAT})]
+    # Mallory sent chat, so she is a peer: her own replies count, and
+    # nobody else's
+    assert reply_from(backend_server, user, "mallory@evil.example",
+                      bob_id) == [("INBOX", {CHAT})]
+    assert reply_from(backend_server, user, "carol@example.net",
+                      bob_id) == [("INBOX", set())]
 
 
 @pytest.mark.parametrize("user,setting", [

@@ -98,9 +98,10 @@ def test_upgrade_as_documented(doveadm_plugin):
                    "coi", "migrate", "-A")
         r = s.doveadm(*migrate)
         assert r.returncode == 0, r.stderr
-        # enabled, message-filter, the block entry, a thread slot, and the
-        # contact index marker the first delivery wrote
-        assert r.stdout.splitlines()[1:] == ["alice\t5"], r.stdout
+        # enabled, message-filter, the block entry, a thread slot, its
+        # sender's peer record, and the contact index marker the first
+        # delivery wrote
+        assert r.stdout.splitlines()[1:] == ["alice\t6"], r.stdout
         reload_with(s, "  coi_state_dict = \n", "")
 
         msgid, msg = make_message(sender=SPAMMER)

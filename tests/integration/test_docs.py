@@ -473,7 +473,8 @@ def test_sql_doc_blocks_are_the_harness_config(tmp_path):
                                        ("config", "name"),
                                        ("blocked", "entry"),
                                        ("contact", "hash"),
-                                       ("thread", "slot"))}
+                                       ("thread", "slot"),
+                                       ("peer", "hash"))}
         tables = re.findall(r"CREATE TABLE (\w+)",
                             blocks[f"{backend}/schema.sql"])
         assert sorted(tables) == sorted(
