@@ -1,6 +1,7 @@
 """Shared fixtures: the harness module is importable from every test, and
 `coi_server` starts a Dovecot with imap_coi and lmtp_coi for the test
 module."""
+import contextlib
 import os
 import sys
 import time
@@ -53,17 +54,25 @@ TEST_BACKENDS = [b for b in os.environ.get(
     "COI_BACKENDS", ",".join(harness.BACKENDS)).split(",") if b]
 
 
-@pytest.fixture(scope="module", params=TEST_BACKENDS)
-def backend_server(request):
-    """A COI server per module and backend, for the tests whose subject is
-    COI's state (config, block list, thread index): they run once per
-    backend. The module's USERS (names, or dicts with userdb fields) are
-    its users; the plain names are handed out by backend_user."""
+@contextlib.contextmanager
+def module_backend_server(request):
+    """A COI server for request.param (a backend) with the module's USERS
+    (names, or dicts with userdb fields) and IMAP_METADATA; its plain
+    names are handed out by backend_user."""
     users = getattr(request.module, "USERS", [f"u{i}" for i in range(40)])
     with coi_server(users=users, backend=request.param,
                     imap_metadata=getattr(request.module, "IMAP_METADATA",
                                           False)) as s:
         s.free_users = [u for u in users if isinstance(u, str)]
+        yield s
+
+
+@pytest.fixture(scope="module", params=TEST_BACKENDS)
+def backend_server(request):
+    """A COI server per module and backend, for the tests whose subject is
+    COI's state (config, block list, thread index): they run once per
+    backend."""
+    with module_backend_server(request) as s:
         yield s
 
 

@@ -191,8 +191,9 @@ class DovecotServer:
         "postgresql", an existing database (from
         postgresql().create_database()) to share with another server;
         by default each server gets a fresh one."""
-        if backend not in BACKENDS:
-            raise ValueError(f"backend {backend!r} is not one of {BACKENDS}")
+        if backend not in BACKENDS + ATTRIBUTE_BACKENDS:
+            raise ValueError(f"backend {backend!r} is not one of "
+                             f"{BACKENDS + ATTRIBUTE_BACKENDS}")
         self.users = [u if isinstance(u, dict) else {"name": u}
                       for u in users]
         self.password = password
@@ -353,7 +354,9 @@ plugin {{
         - "sqlite", "postgresql": exactly what docs/sql-dict.md tells an
           admin to paste, its placeholders replaced by this server's
           paths (doc_config()), with the schema of the same page loaded
-          into a fresh database."""
+          into a fresh database;
+        - "postgresql-attributes": "postgresql" plus the page's optional
+          blocks that put mail_attribute_dict into PostgreSQL too."""
         if self.backend == "file":
             return ("" if self.attribute_dict is None else
                     f"mail_attribute_dict = {self.attribute_dict}")
@@ -368,9 +371,13 @@ plugin {{
         else:
             pg = postgresql()
             if self.pg_database is None:
-                self.pg_database = pg.create_database()
+                self.pg_database = pg.create_database(
+                    attributes=self.backend == "postgresql-attributes")
             connect = pg.dsn(self.pg_database)
-        conf = doc_config(self.backend, d, connect)
+        conf = doc_config(self.backend.split("-")[0], d, connect)
+        if self.backend == "postgresql-attributes":
+            # pasted after the section's blocks, as the page says
+            conf += "\n" + doc_config(self.backend, d, connect)
         # the dict service runs as the internal user
         internal = (pwd.getpwnam("dovecot") if os.getuid() == 0
                     else pwd.getpwuid(os.getuid()))
@@ -394,7 +401,7 @@ service dict {
                 db.commit()
             return [tuple("" if v is None else str(v) for v in row)
                     for row in rows]
-        assert self.backend == "postgresql", self.backend
+        assert self.backend.startswith("postgresql"), self.backend
         return postgresql().query(self.pg_database, statement)
 
     @property
@@ -559,6 +566,9 @@ service dict {
 # -- backends: the dicts COI and the attributes are kept in --------------------
 
 BACKENDS = ("file", "sqlite", "postgresql")
+# docs/sql-dict.md's optional attribute dict on PostgreSQL: issue 16's IMAP
+# table runs on it too (test_coi_backends.py)
+ATTRIBUTE_BACKENDS = ("postgresql-attributes",)
 SQL_DOC = os.path.join(REPO, "docs", "sql-dict.md")
 # The names docs/sql-dict.md's blocks use for what each installation has
 # elsewhere (its "Placeholders" table); doc_config() replaces them.
@@ -607,12 +617,11 @@ def doc_config(backend, conf_dir, connect):
     configuration directory, the connect string) replaced."""
     blocks = doc_blocks()
     for ext in ("dovecot-dict-attr.conf.ext", "dovecot-dict-coi.conf.ext"):
-        # SQLite's attribute dict stays on the file dict (see the page)
-        if ext == "dovecot-dict-attr.conf.ext" and \
-                f"{backend}/{ext}" not in blocks:
+        # a section has the blocks of the dicts it puts on SQL
+        if f"{backend}/{ext}" not in blocks:
             continue
         text = doc_block(f"{backend}/{ext}")
-        placeholder = f"connect = {DOC_CONNECT[backend]}\n"
+        placeholder = f"connect = {DOC_CONNECT[backend.split('-')[0]]}\n"
         if placeholder not in text:
             raise RuntimeError(f"{SQL_DOC}: {backend}/{ext} does not say "
                                f"{placeholder.strip()!r}")
@@ -714,13 +723,17 @@ class PostgreSQL:
                         user=False)
         return [tuple(line.split("\t")) for line in out.splitlines()]
 
-    def create_database(self):
-        """A fresh database with docs/sql-dict.md's schema, created by the
-        dovecot role as an admin would."""
+    def create_database(self, attributes=False):
+        """A fresh database with docs/sql-dict.md's schema (and that of its
+        optional attribute tables), created by the dovecot role as an
+        admin would."""
         self.count += 1
         name = f"coi{self.count}"
         self.query("postgres", f"CREATE DATABASE {name} OWNER {self.ROLE}")
         self.query(name, doc_block("postgresql/schema.sql"), user=self.ROLE)
+        if attributes:
+            self.query(name, doc_block("postgresql-attributes/schema.sql"),
+                       user=self.ROLE)
         return name
 
     def stop(self):

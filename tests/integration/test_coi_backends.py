@@ -2,9 +2,9 @@
 
 With COI loaded and enabled and generic METADATA on (imap_metadata =
 yes), on the file dict (COI's state in it: the layout without
-coi_state_dict), and SQLite and PostgreSQL configured exactly as
-docs/sql-dict.md says (SQLite: COI's dict only, the attributes on file;
-PostgreSQL: both):
+coi_state_dict), SQLite and PostgreSQL configured exactly as
+docs/sql-dict.md says (COI's dict on SQL, the attributes on file), and
+PostgreSQL with the page's optional attribute dict on SQL too:
 mailbox CREATE, RENAME and DELETE (COI's folders too), RFC 5464 METADATA
 on the server and on mailboxes, what Delta Chat and push clients send,
 COI's own config read and block list. Then two Dovecot instances sharing
@@ -12,19 +12,30 @@ one PostgreSQL database, as a cluster would.
 """
 import pytest
 
-from conftest import coi_server
-from harness import (COI_CONFIG, deliver, enable_coi, getmetadata,
+from conftest import TEST_BACKENDS, coi_server, module_backend_server
+from harness import (ATTRIBUTE_BACKENDS, COI_CONFIG, deliver, enable_coi,
+                     getmetadata,
                      imap_command, login, make_message, parse_metadata,
                      postgresql, setmetadata, where)
 
 USERS = [f"k{i}" for i in range(40)]
 IMAP_METADATA = True
 BLOCKED = "/private/vendor/vendor.dovecot/coi/blocked"
-# The backends whose attribute dict is SQL. Dovecot 2.3's dict-sql cannot
-# iterate below a map's fixed part (docs/sql-dict.md, "The limit that
-# remains"): GETMETADATA with a DEPTH over 0 of a non-COI entry fails on a
-# SQL attribute dict, with or without COI.
-SQL = ("postgresql",)
+# The backends whose attribute dict is SQL (docs/sql-dict.md, "Ordinary
+# METADATA on SQL too"). Dovecot 2.3's dict-sql cannot iterate below a
+# map's fixed part ("The limit that remains"): GETMETADATA with a DEPTH
+# over 0 of a non-COI entry fails on a SQL attribute dict, with or
+# without COI.
+SQL = ATTRIBUTE_BACKENDS
+
+
+@pytest.fixture(scope="module",
+                params=TEST_BACKENDS + list(ATTRIBUTE_BACKENDS))
+def backend_server(request):
+    """Every backend the docs offer, the optional attribute dict on SQL
+    too."""
+    with module_backend_server(request) as s:
+        yield s
 DEPTH_ON_SQL = ("dict-sql 2.3: Key continues past the matched pattern "
                 "priv/$/$ (docs/sql-dict.md)")
 

@@ -440,52 +440,49 @@ def test_message_documented(where, fmt):
 
 def test_sql_doc_blocks_are_the_harness_config(tmp_path):
     """Every backend section of docs/sql-dict.md has its marked blocks
-    (harness.doc_blocks(), which DovecotServer(backend="sqlite" or
-    "postgresql") pastes), with the design's maps and tables; SQLite keeps
-    the attribute dict on file (its driver cannot serve one); a missing
-    marker fails loudly."""
+    (harness.doc_blocks(), which DovecotServer(backend="sqlite",
+    "postgresql" or "postgresql-attributes") pastes), with the design's
+    maps and tables: COI's dict on SQL with the attributes on file, and
+    the optional attribute dict on SQL; a missing marker fails loudly."""
     import harness
     blocks = harness.doc_blocks()
-    parts = ("dovecot.conf", "dovecot-dict-attr.conf.ext",
-             "dovecot-dict-coi.conf.ext", "schema.sql")
-    assert set(blocks) == {f"{b}/{p}" for b in ("sqlite", "postgresql",
-                                                "mysql") for p in parts
-                           if (b, p) != ("sqlite",
-                                         "dovecot-dict-attr.conf.ext")}
-    for backend in ("sqlite", "postgresql", "mysql"):
-        conf = blocks[f"{backend}/dovecot.conf"]
-        exts = ("coi",) if backend == "sqlite" else ("attr", "coi")
-        assert ("mail_attribute_dict = file:%h/dovecot-attributes"
-                if backend == "sqlite" else
-                "mail_attribute_dict = proxy::attr") in conf
-        assert "coi_state_dict = proxy::coi" in conf
-        patterns = {"attr": {}}
-        for ext in exts:
-            text = blocks[f"{backend}/dovecot-dict-{ext}.conf.ext"]
-            patterns[ext] = dict(re.findall(
-                r"pattern = (\S+)\n  table = (\w+)", text))
-        if backend != "sqlite":
-            assert patterns["attr"] == {
-                "priv/$guid/$key": "mail_attribute_priv",
-                "shared/$guid/$key": "mail_attribute_shared"}
-        assert patterns["coi"] == {f"priv/coi/{kind}/${var}": f"coi_{kind}"
-                                   for kind, var in (
-                                       ("config", "name"),
-                                       ("blocked", "entry"),
-                                       ("contact", "hash"),
-                                       ("thread", "slot"),
-                                       ("peer", "hash"))}
+    coi_parts = ("dovecot.conf", "dovecot-dict-coi.conf.ext", "schema.sql")
+    attr_parts = ("dovecot.conf", "dovecot-dict-attr.conf.ext", "schema.sql")
+    assert set(blocks) == (
+        {f"{b}/{p}" for b in ("sqlite", "postgresql", "mysql")
+         for p in coi_parts} |
+        {f"{b}-attributes/{p}" for b in ("postgresql", "mysql")
+         for p in attr_parts})
+    coi_maps = {f"priv/coi/{kind}/${var}": f"coi_{kind}"
+                for kind, var in (("config", "name"), ("blocked", "entry"),
+                                  ("contact", "hash"), ("thread", "slot"),
+                                  ("peer", "hash"))}
+    attr_maps = {"priv/$guid/$key": "mail_attribute_priv",
+                 "shared/$guid/$key": "mail_attribute_shared"}
+    sections = [("sqlite", "coi", coi_maps), ("postgresql", "coi", coi_maps),
+                ("mysql", "coi", coi_maps),
+                ("postgresql-attributes", "attr", attr_maps),
+                ("mysql-attributes", "attr", attr_maps)]
+    for section, ext, maps in sections:
+        conf = blocks[f"{section}/dovecot.conf"]
+        if ext == "coi":
+            assert "mail_attribute_dict = file:%h/dovecot-attributes" in conf
+            assert "coi_state_dict = proxy::coi" in conf
+        else:
+            assert "mail_attribute_dict = proxy::attr" in conf
+            assert "coi_state_dict" not in conf
+        text = blocks[f"{section}/dovecot-dict-{ext}.conf.ext"]
+        assert dict(re.findall(r"pattern = (\S+)\n  table = (\w+)",
+                               text)) == maps
         tables = re.findall(r"CREATE TABLE (\w+)",
-                            blocks[f"{backend}/schema.sql"])
-        assert sorted(tables) == sorted(
-            list(patterns["attr"].values()) + list(patterns["coi"].values()))
+                            blocks[f"{section}/schema.sql"])
+        assert sorted(tables) == sorted(maps.values())
         # what the harness makes of it: the placeholders replaced
-        d = tmp_path / backend
+        d = tmp_path / section
         d.mkdir()
-        out = harness.doc_config(backend, str(d), "CONNECT")
+        out = harness.doc_config(section, str(d), "CONNECT")
         assert "/etc/dovecot" not in out and str(d) in out
-        for ext in exts:
-            written = (d / f"dovecot-dict-{ext}.conf.ext").read_text()
-            assert written.startswith("connect = CONNECT\n")
+        written = (d / f"dovecot-dict-{ext}.conf.ext").read_text()
+        assert written.startswith("connect = CONNECT\n")
     with pytest.raises(RuntimeError, match="no block 'sqlite/missing'"):
         harness.doc_block("sqlite/missing")
