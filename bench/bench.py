@@ -185,7 +185,8 @@ def prepare(server, config, users, blocks=True, state="empty"):
 def enable_all(server, users):
     """COI enabled with message-filter=active for every user. The first
     user is enabled over IMAP (SETMETADATA, as a client does), which
-    writes two rows of COI's state and creates and subscribes COI/Chats
+    writes three rows of COI's state (the two settings, and the marker of
+    the new, empty Contacts' index) and creates and subscribes COI/Chats
     and COI/Contacts. On SQL the others get the same rows and folders
     directly (one doveadm process, one SQL transaction): enabling 100 users
     over IMAP costs 100 dict commits with fsync, seconds per run. On the
@@ -208,7 +209,8 @@ def enable_all(server, users):
         raise RuntimeError(f"doveadm mailbox create: {r.stderr}")
     rows = server.sql(f"SELECT name, value FROM coi_config WHERE "
                       f"username = '{users[0]}'")
-    if sorted(rows) != [("enabled", "yes"), ("message-filter", "active")]:
+    if sorted(rows) != [("contacts-indexed", "1"), ("enabled", "yes"),
+                        ("message-filter", "active")]:
         raise RuntimeError(f"enabling over IMAP wrote {rows}")
     sql_insert(server, "coi_config", ("username", "name", "value"),
                [(u, name, value) for u in rest for name, value in rows])

@@ -17,6 +17,7 @@
 
 /* doveadm coi block add|remove|list|check|rebuild -u USER [ADDRESS]
    doveadm coi migrate -u USER
+   doveadm coi state refresh -u USER
    doveadm coi config set -u USER enabled|message-filter VALUE
    doveadm coi config get -u USER
 
@@ -25,7 +26,9 @@
    block list through the state layer directly: an admin is not held to
    the client's limit, and may block addresses that METADATA entry names
    cannot carry (non-ASCII). migrate copies a user's state from the mail
-   attributes (where it was before coi_state_dict) into coi_state_dict. */
+   attributes (where it was before coi_state_dict) into coi_state_dict.
+   state refresh drops the user's state snapshot, after the dict was
+   changed behind COI's back (SQL written directly, a backup restored). */
 
 const char *doveadm_coi_plugin_version = DOVECOT_ABI_VERSION;
 
@@ -39,6 +42,7 @@ enum coi_block_cmd {
 	COI_BLOCK_CMD_CHECK,
 	COI_BLOCK_CMD_REBUILD,
 	COI_CMD_MIGRATE,
+	COI_CMD_STATE_REFRESH,
 	COI_CMD_CONFIG_SET,
 	COI_CMD_CONFIG_GET,
 };
@@ -202,6 +206,9 @@ cmd_coi_block_run(struct doveadm_mail_cmd_context *_ctx,
 	case COI_CMD_MIGRATE:
 		ret = coi_cmd_migrate(cuser, &error);
 		break;
+	case COI_CMD_STATE_REFRESH:
+		ret = coi_state_refresh(cuser, &error);
+		break;
 	case COI_CMD_CONFIG_SET:
 		ret = coi_cmd_config_set(ctx, cuser, &error);
 		break;
@@ -245,6 +252,11 @@ cmd_coi_block_init(struct doveadm_mail_cmd_context *_ctx,
 			doveadm_mail_help_name("coi config set");
 		ctx->name = p_strdup(_ctx->pool, args[0]);
 		ctx->value = p_strdup(_ctx->pool, args[1]);
+		return;
+	}
+	if (ctx->cmd == COI_CMD_STATE_REFRESH) {
+		if (args[0] != NULL)
+			doveadm_mail_help_name("coi state refresh");
 		return;
 	}
 	if (ctx->cmd == COI_CMD_MIGRATE) {
@@ -328,6 +340,11 @@ static struct doveadm_mail_cmd_context *cmd_coi_migrate_alloc(void)
 	return cmd_coi_block_alloc(COI_CMD_MIGRATE);
 }
 
+static struct doveadm_mail_cmd_context *cmd_coi_state_refresh_alloc(void)
+{
+	return cmd_coi_block_alloc(COI_CMD_STATE_REFRESH);
+}
+
 static struct doveadm_mail_cmd_context *cmd_coi_config_set_alloc(void)
 {
 	return cmd_coi_block_alloc(COI_CMD_CONFIG_SET);
@@ -361,6 +378,14 @@ DOVEADM_CMD_PARAMS_END
 	{
 		.name = "coi migrate",
 		.mail_cmd = cmd_coi_migrate_alloc,
+		.usage = DOVEADM_CMD_MAIL_USAGE_PREFIX,
+DOVEADM_CMD_PARAMS_START
+DOVEADM_CMD_MAIL_COMMON
+DOVEADM_CMD_PARAMS_END
+	},
+	{
+		.name = "coi state refresh",
+		.mail_cmd = cmd_coi_state_refresh_alloc,
 		.usage = DOVEADM_CMD_MAIL_USAGE_PREFIX,
 DOVEADM_CMD_PARAMS_START
 DOVEADM_CMD_MAIL_COMMON

@@ -359,6 +359,17 @@ coi_contacts_marker_set(struct coi_user *cuser, bool set, const char **error_r)
 	return coi_state_transaction_commit(&trans, error_r);
 }
 
+void coi_contacts_folder_created(struct coi_user *cuser)
+{
+	const char *error;
+
+	/* a failure leaves the marker missing: the index is rebuilt later */
+	if (coi_contacts_marker_set(cuser, TRUE, &error) < 0) {
+		e_error(cuser->event, "Failed to mark the blocked contacts "
+			"indexed: %s", error);
+	}
+}
+
 /* Without a Contacts folder there is nothing to index: the marker alone
    (no lock, which needs a home a new user may not have yet). A client that
    creates Contacts later saves its contacts through imap_coi, which keeps

@@ -54,6 +54,8 @@ int coi_contacts_add_saved(struct coi_user *cuser,
 
 /* Forget the hash attributes and index the whole Contacts folder again. */
 int coi_contacts_rebuild(struct coi_user *cuser);
+/* Contacts was just created (empty): mark its index complete. */
+void coi_contacts_folder_created(struct coi_user *cuser);
 
 /* May the user's client store the contact mail? The distinct blocking
    hashes, those already indexed plus *added (the transaction's so far)

@@ -125,23 +125,6 @@ coi_deliver_thread(struct coi_user *cuser, struct coi_delivery *delivery,
 			error);
 }
 
-/* Chats must exist before the delivery tries it. A missing Chats of an
-   enabled user is recreated; if that fails, the chat goes to the INBOX. */
-static bool coi_deliver_chats_ready(struct coi_user *cuser)
-{
-	const char *error;
-
-	if (coi_folders_chats_ensure(cuser, &error) == 0)
-		return TRUE;
-	e_error(event_create_passthrough(cuser->event)->
-		set_name("coi_chat_fallback")->
-		add_str("mailbox", cuser->chats)->
-		add_str("error", error)->event(),
-		"Cannot file chat into %s, delivering to INBOX instead: %s",
-		cuser->chats, error);
-	return FALSE;
-}
-
 /* Is the sender blocked for everyone (the provider's policy)? Sets
    delivery->policy_entry (and blocked_by when the policy's action is the
    Blocked mailbox), or delivery->policy_error. */
@@ -356,10 +339,10 @@ void coi_deliver_begin(struct coi_user *cuser,
 
 	delivery->chat = TRUE;
 	/* Only the INBOX delivery is filed: an explicit +detail mailbox
-	   (lmtp_save_to_detail_mailbox) is the sender's choice. */
+	   (lmtp_save_to_detail_mailbox) is the sender's choice. A missing
+	   Chats is created again when the save opens it (coi-storage.c). */
 	if (delivery->config.filter == COI_MESSAGE_FILTER_ACTIVE &&
-	    strcmp(*default_mailbox, "INBOX") == 0 &&
-	    coi_deliver_chats_ready(cuser)) {
+	    strcmp(*default_mailbox, "INBOX") == 0) {
 		delivery->to_chats = TRUE;
 		delivery->default_mailbox =
 			p_strdup(cuser->user->pool, cuser->chats);

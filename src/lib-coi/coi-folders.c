@@ -5,10 +5,12 @@
 #include "mailbox-list-private.h"
 #include "mail-namespace.h"
 #include "coi-user.h"
+#include "coi-contacts.h"
 #include "coi-folders.h"
 
-/* Create vname (if missing) and subscribe it. A failure is copied to
-   error_storage (if not NULL) with its error code, and to error_r. */
+/* Create vname (if missing) and subscribe it. Returns 1 if it was created,
+   0 if it existed, -1 with the failure copied to error_storage (if not
+   NULL) with its error code, and to error_r. */
 static int
 coi_folder_ensure(struct coi_user *cuser, struct mail_namespace *ns,
 		  const char *vname, bool subscribe_new_only,
@@ -39,7 +41,7 @@ coi_folder_ensure(struct coi_user *cuser, struct mail_namespace *ns,
 			mail_storage_copy_error(error_storage, box->storage);
 	}
 	mailbox_free(&box);
-	return ret;
+	return ret < 0 ? -1 : (created ? 1 : 0);
 }
 
 int coi_folders_ensure(struct coi_user *cuser,
@@ -53,12 +55,16 @@ int coi_folders_ensure(struct coi_user *cuser,
 	cuser->creating_folders = TRUE;
 	ret = coi_folder_ensure(cuser, cuser->root_ns, cuser->chats, FALSE,
 				error_storage, &error);
-	if (ret == 0) {
+	if (ret >= 0) {
 		ret = coi_folder_ensure(cuser, cuser->root_ns, cuser->contacts,
 					FALSE, error_storage, &error);
 	}
+	/* A new Contacts holds no contacts: its index is complete, and no
+	   delivery has to build it. */
+	if (ret > 0)
+		coi_contacts_folder_created(cuser);
 	cuser->creating_folders = creating;
-	return ret;
+	return ret < 0 ? -1 : 0;
 }
 
 bool coi_folders_chats_exists(struct coi_user *cuser)
@@ -100,7 +106,7 @@ int coi_folders_chats_ensure(struct coi_user *cuser, const char **error_r)
 int coi_folders_blocked_ensure(struct coi_user *cuser, const char **error_r)
 {
 	return coi_folder_ensure(cuser, cuser->blocked_ns, cuser->blocked,
-				 TRUE, NULL, error_r);
+				 TRUE, NULL, error_r) < 0 ? -1 : 0;
 }
 
 bool coi_folders_is_in_trash(struct mailbox *box)

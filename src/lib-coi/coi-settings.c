@@ -155,6 +155,24 @@ coi_setting_parse_state_failure(pool_t pool ATTR_UNUSED, const char *value,
 	return 0;
 }
 
+static int
+coi_setting_parse_bool(pool_t pool ATTR_UNUSED, const char *value,
+		       void *dest, const char **error_r)
+{
+	bool *bool_r = dest;
+
+	/* Dovecot's own boolean syntax (settings_get_bool()) */
+	if (strcasecmp(value, "yes") == 0)
+		*bool_r = TRUE;
+	else if (strcasecmp(value, "no") == 0)
+		*bool_r = FALSE;
+	else {
+		*error_r = "Not one of yes, no";
+		return -1;
+	}
+	return 0;
+}
+
 static const struct coi_setting_def coi_setting_defs[] = {
 	/* Checked against the user's namespaces once they exist, see
 	   coi_user_root_init(). */
@@ -180,6 +198,9 @@ static const struct coi_setting_def coi_setting_defs[] = {
 	{ COI_SETTING_STATE_FAILURE, "tempfail",
 	  offsetof(struct coi_settings, state_failure_deliver),
 	  coi_setting_parse_state_failure },
+	{ COI_SETTING_STATE_SNAPSHOT, "yes",
+	  offsetof(struct coi_settings, state_snapshot),
+	  coi_setting_parse_bool },
 };
 
 /* Offsets into struct coi_policy_settings: the per-user parse and lmtp's

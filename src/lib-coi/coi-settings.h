@@ -14,6 +14,7 @@ struct mail_user_settings;
 #define COI_SETTING_THREAD_INDEX_MAX_AGE "coi_thread_index_max_age"
 #define COI_SETTING_STATE_DICT "coi_state_dict"
 #define COI_SETTING_STATE_FAILURE "coi_state_failure"
+#define COI_SETTING_STATE_SNAPSHOT "coi_state_snapshot"
 
 /* The largest coi_thread_index_size: each slot is one attribute. */
 #define COI_THREAD_INDEX_SIZE_MAX 1000000
@@ -57,6 +58,9 @@ struct coi_settings {
 	   read goes where it would go without COI, instead of failing
 	   temporarily */
 	bool state_failure_deliver;
+	/* coi_state_snapshot: keep a snapshot of the hot state in the
+	   mailbox list index (coi-snapshot.h) */
+	bool state_snapshot;
 };
 
 /* Read every coi_* setting of the user into set_r, applying defaults.

@@ -4,10 +4,12 @@
 #include "array.h"
 #include "istream.h"
 #include "guid.h"
+#include "crc32.h"
 #include "dict.h"
 #include "mail-storage-private.h"
 #include "mail-namespace.h"
 #include "coi-user.h"
+#include "coi-snapshot.h"
 #include "coi-state.h"
 
 #define COI_STATE_CONTEXT(obj) \
@@ -53,6 +55,11 @@ struct coi_state {
 	const char *prefix;
 	/* why the dict cannot be opened, once that failed */
 	const char *open_error;
+
+	/* coi_state_snapshot: reads try the snapshot first */
+	bool snapshot;
+	/* which state a snapshot must be of: a hash of where it is kept */
+	uint32_t source;
 };
 
 struct coi_state_value {
@@ -69,6 +76,9 @@ struct coi_state_read {
 	struct coi_state *state;
 	pool_t pool;
 	ARRAY(struct coi_state_value) values;
+	/* as coi_snapshot_read(); COI_STATE_NOT_READ until read */
+	int snapshot_ret;
+	struct coi_snapshot snapshot;
 };
 
 struct coi_state_read_ctx {
@@ -93,6 +103,11 @@ struct coi_state_transaction {
 	unsigned int counters[COI_STATE_KIND_COUNT];
 	/* what the log names when the commit fails: the kind last set */
 	enum coi_state_kind kind;
+	/* bit (1 << kind): a kind given a value, or changed at all */
+	uint32_t kinds_set, kinds_changed;
+	/* the snapshot was invalidated before the commit, and must be
+	   again after it */
+	bool invalidated;
 };
 
 static MODULE_CONTEXT_DEFINE_INIT(coi_state_user_module,
@@ -106,11 +121,14 @@ static MODULE_CONTEXT_DEFINE_INIT(coi_state_storage_module,
 
 static void coi_state_free(struct coi_state *state)
 {
-	/* A pending async commit logs through the event. The attribute
-	   dict is lib-storage's: its deinit waits for it. */
-	if (state->dict != NULL && *state->uri != '\0') {
+	/* A pending async commit logs through the event and invalidates
+	   the snapshot in the user's list index: wait for it while both
+	   exist. The attribute dict is lib-storage's, which deinitializes
+	   it. */
+	if (state->dict != NULL) {
 		dict_wait(state->dict);
-		dict_deinit(&state->dict);
+		if (*state->uri != '\0')
+			dict_deinit(&state->dict);
 	}
 	event_unref(&state->event);
 }
@@ -133,6 +151,7 @@ static struct coi_state *coi_state_alloc(struct coi_user *cuser)
 	state->event = cuser->event;
 	event_ref(state->event);
 	state->uri = p_strdup(user->pool, cuser->set.state_dict);
+	state->snapshot = cuser->set.state_snapshot;
 	MODULE_CONTEXT_SET(user, coi_state_user_module, state);
 	return state;
 }
@@ -285,6 +304,43 @@ coi_state_error(enum coi_state_kind kind, const char *what, const char *error)
 			       coi_state_kinds[kind].name, error);
 }
 
+/* The dict URI the state is kept in. */
+static const char *coi_state_uri(struct coi_state *state)
+{
+	struct mail_namespace *ns;
+
+	if (*state->uri != '\0')
+		return state->uri;
+	ns = mail_namespace_find_inbox(state->user->namespaces);
+	return ns == NULL ? "" :
+		mail_namespace_get_default_storage(ns)->set->mail_attribute_dict;
+}
+
+/* A hash of where the state is kept: a snapshot of another place (the
+   admin set or changed coi_state_dict) is not the state's. */
+static uint32_t coi_state_source(struct coi_state *state)
+{
+	if (state->source != 0)
+		return state->source;
+	state->source = crc32_str(t_strconcat(*state->uri != '\0' ?
+		"coi_state_dict=" : "mail_attribute_dict=",
+		coi_state_uri(state), NULL));
+	if (state->source == 0)
+		state->source = 1;
+	return state->source;
+}
+
+/* Do reads try the snapshot? Not with coi_state_snapshot = no, and not on
+   a file dict: that is read in this process, without a round trip to save,
+   and it is a file an admin may restore or edit, which no snapshot would
+   notice. */
+static bool coi_state_snapshot_used(struct coi_state *state)
+{
+	if (state->snapshot && str_begins(coi_state_uri(state), "file:"))
+		state->snapshot = FALSE;
+	return state->snapshot;
+}
+
 /*
  * Reading
  */
@@ -298,6 +354,7 @@ struct coi_state_read *coi_state_read_begin(struct coi_user *cuser)
 	read = p_new(pool, struct coi_state_read, 1);
 	read->pool = pool;
 	read->state = coi_state_get(cuser);
+	read->snapshot_ret = COI_STATE_NOT_READ;
 	p_array_init(&read->values, pool, 8);
 	return read;
 }
@@ -353,6 +410,101 @@ coi_state_read_callback(const struct dict_lookup_result *result,
 	}
 }
 
+/* Answer what a valid snapshot knows: every config name, and every name of
+   a kind it says is empty. */
+static void coi_state_read_snapshot(struct coi_state_read *read)
+{
+	struct coi_state *state = read->state;
+	struct coi_state_value *value;
+	const char *str;
+
+	if (read->snapshot_ret == COI_STATE_NOT_READ) {
+		read->snapshot_ret = !coi_state_snapshot_used(state) ? -1 :
+			coi_snapshot_read(state->user, coi_state_source(state),
+					  &read->snapshot);
+	}
+	if (read->snapshot_ret <= 0)
+		return;
+	array_foreach_modifiable(&read->values, value) {
+		if (value->ret != COI_STATE_NOT_READ)
+			continue;
+		if (value->kind == COI_STATE_CONFIG) {
+			value->ret = coi_snapshot_value(&read->snapshot,
+							value->name, &str);
+			value->value = p_strdup(read->pool, str);
+		} else if ((read->snapshot.empty_kinds &
+			    (1U << value->kind)) != 0) {
+			value->ret = 0;
+		}
+	}
+}
+
+static struct coi_state_iter *
+coi_state_iter_init_flags(struct coi_state *state, enum coi_state_kind kind,
+			  enum dict_iterate_flags flags);
+static int
+coi_state_lookup_state(struct coi_state *state, enum coi_state_kind kind,
+		       const char *name, const char **value_r,
+		       const char **error_r);
+
+/* Take a new snapshot of the state, after read found none valid: every
+   config value, and which kinds are empty. Nothing is stored if a listing
+   fails or the values do not fit. */
+static void coi_state_snapshot_take(struct coi_state_read *read)
+{
+	struct coi_state *state = read->state;
+	struct coi_snapshot snapshot;
+	struct coi_state_iter *iter;
+	enum coi_state_kind kind;
+	const char *name, *value, *error;
+	bool fits = TRUE;
+	int ret;
+
+	i_zero(&snapshot);
+	snapshot.generation = read->snapshot.generation;
+	for (kind = 0; kind < COI_STATE_KIND_COUNT; kind++) {
+		iter = coi_state_iter_init_flags(state, kind,
+			kind == COI_STATE_CONFIG ? 0 :
+			DICT_ITERATE_FLAG_NO_VALUE);
+		/* one name is enough to know the kind is not empty (COI's
+		   own dict has no deeper keys to skip) */
+		if (kind != COI_STATE_CONFIG && iter->iter != NULL &&
+		    *state->uri != '\0')
+			dict_iterate_set_limit(iter->iter, 1);
+		if ((name = coi_state_iter_next(iter)) == NULL)
+			snapshot.empty_kinds |= 1U << kind;
+		for (; name != NULL && kind == COI_STATE_CONFIG;
+		     name = coi_state_iter_next(iter)) {
+			fits = fits && coi_snapshot_add_value(&snapshot, name,
+				coi_state_iter_value(iter));
+		}
+		if (coi_state_iter_deinit(&iter, &error) < 0) {
+			e_debug(state->event, "No state snapshot taken: %s",
+				error);
+			return;
+		}
+	}
+	if (*state->uri == '\0') {
+		/* the one legacy config key outside its kind's prefix */
+		ret = coi_state_lookup_state(state, COI_STATE_CONFIG,
+					     COI_STATE_CONTACTS_INDEXED,
+					     &value, &error);
+		if (ret < 0) {
+			e_debug(state->event, "No state snapshot taken: %s",
+				error);
+			return;
+		}
+		if (ret > 0) {
+			fits = fits && coi_snapshot_add_value(&snapshot,
+				COI_STATE_CONTACTS_INDEXED, value);
+			snapshot.empty_kinds &= ~(1U << COI_STATE_CONFIG);
+		}
+	}
+	if (fits)
+		coi_snapshot_store(state->user, coi_state_source(state),
+				   &snapshot);
+}
+
 void coi_state_read_fetch(struct coi_state_read *read)
 {
 	struct coi_state *state = read->state;
@@ -360,14 +512,20 @@ void coi_state_read_fetch(struct coi_state_read *read)
 	struct coi_state_value *value;
 	const char *error = NULL;
 	unsigned int idx, count = array_count(&read->values);
-	bool pending = FALSE;
+	bool pending = FALSE, opened = FALSE;
 
-	if (coi_state_open(state, &error) < 0)
-		error = p_strdup(read->pool, error);
+	coi_state_read_snapshot(read);
 	for (idx = 0; idx < count; idx++) {
 		value = array_idx_modifiable(&read->values, idx);
 		if (value->ret != COI_STATE_NOT_READ)
 			continue;
+		/* the dict is opened only for what the snapshot does not
+		   answer */
+		if (!opened) {
+			opened = TRUE;
+			if (coi_state_open(state, &error) < 0)
+				error = p_strdup(read->pool, error);
+		}
 		if (error != NULL) {
 			value->ret = -1;
 			value->error = error;
@@ -388,6 +546,17 @@ void coi_state_read_fetch(struct coi_state_read *read)
 	}
 	if (pending)
 		dict_wait(state->dict);
+	if (read->snapshot_ret == 0) {
+		/* once per read, after everything it wanted is known */
+		read->snapshot_ret = -1;
+		array_foreach_modifiable(&read->values, value) {
+			if (value->ret < 0)
+				return;
+		}
+		T_BEGIN {
+			coi_state_snapshot_take(read);
+		} T_END;
+	}
 }
 
 int coi_state_read_get(struct coi_state_read *read, enum coi_state_kind kind,
@@ -410,7 +579,15 @@ int coi_state_lookup(struct coi_user *cuser, enum coi_state_kind kind,
 		     const char *name, const char **value_r,
 		     const char **error_r)
 {
-	struct coi_state *state = coi_state_get(cuser);
+	return coi_state_lookup_state(coi_state_get(cuser), kind, name,
+				      value_r, error_r);
+}
+
+static int
+coi_state_lookup_state(struct coi_state *state, enum coi_state_kind kind,
+		       const char *name, const char **value_r,
+		       const char **error_r)
+{
 	/* dict_lookup() reads it even on success */
 	const char *error = NULL;
 	int ret;
@@ -432,10 +609,9 @@ int coi_state_lookup(struct coi_user *cuser, enum coi_state_kind kind,
  */
 
 static struct coi_state_iter *
-coi_state_iter_init_flags(struct coi_user *cuser, enum coi_state_kind kind,
+coi_state_iter_init_flags(struct coi_state *state, enum coi_state_kind kind,
 			  enum dict_iterate_flags flags)
 {
-	struct coi_state *state = coi_state_get(cuser);
 	struct coi_state_iter *iter;
 	const char *error;
 
@@ -461,14 +637,14 @@ coi_state_iter_init_flags(struct coi_user *cuser, enum coi_state_kind kind,
 struct coi_state_iter *
 coi_state_iter_init(struct coi_user *cuser, enum coi_state_kind kind)
 {
-	return coi_state_iter_init_flags(cuser, kind,
+	return coi_state_iter_init_flags(coi_state_get(cuser), kind,
 					 DICT_ITERATE_FLAG_NO_VALUE);
 }
 
 struct coi_state_iter *
 coi_state_iter_init_values(struct coi_user *cuser, enum coi_state_kind kind)
 {
-	return coi_state_iter_init_flags(cuser, kind, 0);
+	return coi_state_iter_init_flags(coi_state_get(cuser), kind, 0);
 }
 
 const char *coi_state_iter_value(struct coi_state_iter *iter)
@@ -561,6 +737,9 @@ void coi_state_set(struct coi_state_transaction *trans,
 			mail_user_get_dict_op_settings(state->user));
 	}
 	trans->kind = kind;
+	trans->kinds_changed |= 1U << kind;
+	if (value != NULL)
+		trans->kinds_set |= 1U << kind;
 	key = coi_state_key(state, kind, name);
 	if (value != NULL)
 		dict_set(trans->trans, key, value);
@@ -575,6 +754,44 @@ unsigned int *coi_state_transaction_counter(struct coi_state_transaction *trans,
 	return &trans->counters[kind];
 }
 
+/* Can the commit make the snapshot wrong? Any config change can, and so
+   can a value set in a kind the snapshot calls empty. A removal cannot:
+   "not empty" only costs a lookup. */
+static bool coi_state_snapshot_affected(struct coi_state_transaction *trans)
+{
+	struct coi_state *state = trans->state;
+	struct coi_snapshot snapshot;
+
+	if ((trans->kinds_changed & (1U << COI_STATE_CONFIG)) != 0)
+		return TRUE;
+	if (trans->kinds_set == 0)
+		return FALSE;
+	return coi_snapshot_read(state->user, coi_state_source(state),
+				 &snapshot) <= 0 ||
+		(snapshot.empty_kinds & trans->kinds_set) != 0;
+}
+
+/* Invalidate the snapshot before a commit that affects it, so that a
+   snapshot taken meanwhile is not stored; after the commit it is
+   invalidated again (coi_state_snapshot_committed()), for readers that
+   took theirs from the dict before the commit landed. Returns 0, or -1
+   with error_r if the commit must not go on. */
+static int
+coi_state_snapshot_before_commit(struct coi_state_transaction *trans,
+				 const char **error_r)
+{
+	if (trans->trans == NULL || !coi_state_snapshot_affected(trans))
+		return 0;
+	if (coi_snapshot_invalidate(trans->state->user) < 0) {
+		*error_r = coi_state_error(trans->kind, "Writing",
+			"The state snapshot in the mailbox list index "
+			"cannot be invalidated");
+		return -1;
+	}
+	trans->invalidated = TRUE;
+	return 0;
+}
+
 int coi_state_transaction_commit(struct coi_state_transaction **_trans,
 				 const char **error_r)
 {
@@ -585,18 +802,24 @@ int coi_state_transaction_commit(struct coi_state_transaction **_trans,
 	if (trans->error != NULL) {
 		*error_r = t_strdup(trans->error);
 		ret = -1;
+	} else if (coi_state_snapshot_before_commit(trans, error_r) < 0) {
+		ret = -1;
 	} else if (trans->trans != NULL &&
 		   dict_transaction_commit(&trans->trans, &error) < 0) {
 		*error_r = coi_state_error(trans->kind, "Writing", error);
 		ret = -1;
 	}
+	if (trans->invalidated)
+		(void)coi_snapshot_invalidate(trans->state->user);
 	coi_state_transaction_free(_trans);
 	return ret;
 }
 
 struct coi_state_commit_ctx {
+	struct mail_user *user;
 	struct event *event;
 	enum coi_state_kind kind;
+	bool invalidated;
 };
 
 static void
@@ -607,6 +830,9 @@ coi_state_commit_callback(const struct dict_commit_result *result,
 		e_error(ctx->event, "%s", coi_state_error(ctx->kind, "Writing",
 							  result->error));
 	}
+	/* the user waits for this in its deinit (coi_state_free()) */
+	if (ctx->invalidated)
+		(void)coi_snapshot_invalidate(ctx->user);
 	event_unref(&ctx->event);
 	i_free(ctx);
 }
@@ -614,16 +840,21 @@ coi_state_commit_callback(const struct dict_commit_result *result,
 void coi_state_transaction_commit_async(struct coi_state_transaction **_trans)
 {
 	struct coi_state_transaction *trans = *_trans;
+	const char *error;
 
 	if (trans->error != NULL)
 		e_error(trans->state->event, "%s", trans->error);
+	else if (coi_state_snapshot_before_commit(trans, &error) < 0)
+		e_error(trans->state->event, "%s", error);
 	else if (trans->trans != NULL) {
 		struct coi_state_commit_ctx *ctx =
 			i_new(struct coi_state_commit_ctx, 1);
 
+		ctx->user = trans->state->user;
 		ctx->event = trans->state->event;
 		event_ref(ctx->event);
 		ctx->kind = trans->kind;
+		ctx->invalidated = trans->invalidated;
 		dict_transaction_commit_async(&trans->trans,
 					      coi_state_commit_callback, ctx);
 	}
@@ -794,13 +1025,30 @@ int coi_state_migrate(struct coi_user *cuser, unsigned int *count_r,
 		ret = coi_state_migrate_kind(state, &legacy, kind, trans,
 					     count_r, error_r);
 	}
+	if (ret == 0 && coi_snapshot_invalidate(state->user) < 0) {
+		*error_r = "Writing COI's state failed: The state snapshot "
+			"in the mailbox list index cannot be invalidated";
+		ret = -1;
+	}
 	if (ret < 0) {
 		dict_transaction_rollback(&trans);
 		return -1;
 	}
-	if (dict_transaction_commit(&trans, &error) < 0) {
+	ret = dict_transaction_commit(&trans, &error);
+	(void)coi_snapshot_invalidate(state->user);
+	if (ret < 0) {
 		*error_r = t_strdup_printf("Writing COI's state failed: %s",
 					   error);
+		return -1;
+	}
+	return 0;
+}
+
+int coi_state_refresh(struct coi_user *cuser, const char **error_r)
+{
+	if (coi_snapshot_invalidate(coi_state_get(cuser)->user) < 0) {
+		*error_r = "The state snapshot in the mailbox list index "
+			"cannot be invalidated";
 		return -1;
 	}
 	return 0;

@@ -140,6 +140,11 @@ void coi_state_mailbox_transaction_rollback(struct mailbox_transaction_context *
 int coi_state_migrate(struct coi_user *cuser, unsigned int *count_r,
 		      const char **error_r);
 
+/* Drop the user's state snapshot (coi-snapshot.h): the next read goes to
+   the dict. For changes made behind COI's back. Returns 0, or -1 with
+   error_r. */
+int coi_state_refresh(struct coi_user *cuser, const char **error_r);
+
 /*
  * METADATA values
  */

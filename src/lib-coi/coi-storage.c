@@ -540,6 +540,45 @@ coi_mailbox_attribute_iter_deinit(struct mailbox_attribute_iter *iter)
 	return cbox->module_ctx.super.attribute_iter_deinit(iter);
 }
 
+/* A delivery meant for Chats opens it without asking first whether it
+   exists (mailbox_exists() refreshes the whole list index: the most
+   expensive part of filing a chat). A Chats that is gone is created again
+   here. If it cannot be opened, the error becomes one after which lib-lda
+   saves into the INBOX (with $Chat), as in coi_mailbox_copy(): a Chats that
+   cannot take chat must not hold it up for ever. */
+static int coi_mailbox_open(struct mailbox *box)
+{
+	struct coi_mailbox *cbox = COI_MAILBOX_CONTEXT(box);
+	struct coi_user *cuser =
+		COI_USER_CONTEXT_REQUIRE(mailbox_list_get_user(box->list));
+	enum mail_error error;
+	const char *errstr;
+
+	if (cbox->module_ctx.super.open(box) == 0)
+		return 0;
+	if (cuser->delivery == NULL || !cuser->delivery->to_chats ||
+	    cuser->creating_folders || box->list != cuser->root_ns->list ||
+	    strcmp(box->vname, cuser->chats) != 0)
+		return -1;
+	(void)mailbox_get_last_error(box, &error);
+	if (error == MAIL_ERROR_NOTFOUND) {
+		e_warning(cuser->event, "%s is missing: creating it again",
+			  cuser->chats);
+		if (coi_folders_ensure(cuser, box->storage) == 0 &&
+		    cbox->module_ctx.super.open(box) == 0)
+			return 0;
+	}
+	errstr = t_strdup(mailbox_get_last_internal_error(box, NULL));
+	e_error(event_create_passthrough(cuser->event)->
+		set_name("coi_chat_fallback")->
+		add_str("mailbox", cuser->chats)->
+		add_str("error", errstr)->event(),
+		"Cannot file chat into %s, delivering to INBOX instead: %s",
+		cuser->chats, errstr);
+	mail_storage_set_error(box->storage, MAIL_ERROR_NOTPOSSIBLE, errstr);
+	return -1;
+}
+
 static void coi_mailbox_allocated(struct mailbox *box)
 {
 	struct mail_user *user = mailbox_list_get_user(box->list);
@@ -558,6 +597,7 @@ static void coi_mailbox_allocated(struct mailbox *box)
 	v->delete_box = coi_mailbox_delete_box;
 	v->rename_box = coi_mailbox_rename_box;
 	v->copy = coi_mailbox_copy;
+	v->open = coi_mailbox_open;
 	if ((coi_storage_flags & COI_STORAGE_FLAG_CLIENT) != 0)
 		v->save_finish = coi_mailbox_save_finish;
 	/* The INBOX holds the server attributes, whose COI entries commit

@@ -182,8 +182,12 @@ class DovecotServer:
                  plugin_settings=None, extra_conf="", namespace_prefix="",
                  namespace_separator="/", imap_metadata=False,
                  backend="file", attribute_dict="file:%h/dovecot-attributes",
-                 pg_database=None, mail_debug=False, password="secret"):
+                 pg_database=None, mail_debug=False, password="secret",
+                 homes_of=None):
         """users: names, or dicts {"name":, "fields": {userdb extra}}.
+
+        homes_of: another (started) DovecotServer whose users' homes, and
+        so mail storage, this one shares, as the backends of a cluster do.
 
         backend: where the attributes and COI's state are kept, one of
         BACKENDS (see _backend_conf()). attribute_dict: for "file", the
@@ -211,6 +215,7 @@ class DovecotServer:
         self.pg_database = pg_database
         self.sqlite_db = None
         self.mail_debug = mail_debug
+        self.homes_of = homes_of
         self.dir = None
         self.proc = None
 
@@ -498,7 +503,37 @@ service dict {
 
     # -- access -----------------------------------------------------------
 
+    def children(self, name):
+        """PIDs of this server's processes of service name (imap, lmtp,
+        dict): only children of this server's own master."""
+        pids = []
+        for entry in os.listdir("/proc"):
+            if not entry.isdigit():
+                continue
+            try:
+                with open(f"/proc/{entry}/stat") as f:
+                    ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+                with open(f"/proc/{entry}/cmdline", "rb") as f:
+                    title = f.read().split(b"\0")[0].decode(
+                        errors="replace")
+            except (OSError, IndexError, ValueError):
+                continue
+            if ppid == self.proc.pid and title.rsplit("/", 1)[-1] == name:
+                pids.append(int(entry))
+        return pids
+
+    def kill_children(self, name, sig=signal.SIGKILL):
+        """Send sig to every process of service name (the master starts
+        new ones as needed)."""
+        for pid in self.children(name):
+            try:
+                os.kill(pid, sig)
+            except ProcessLookupError:
+                pass
+
     def home(self, user):
+        if self.homes_of is not None:
+            return self.homes_of.home(user)
         return f"{self.dir}/home/{user}"
 
     def imap_raw(self):
@@ -1049,6 +1084,14 @@ def lmtp_attempt(server, sender, recipients, message, timeout=30):
         for rcpt in recipients:
             replies.setdefault(rcpt, (None, f"no reply: {e}"))
     return replies
+
+
+def deliver_where(server, user, sender="sender@example.org", **headers):
+    """Deliver a new message (make_message(**headers), from sender) to
+    user, and return where(): [(mailbox, {flags})]."""
+    msgid, msg = make_message(sender=sender, **headers)
+    deliver(server, user, msg, sender=sender)
+    return where(server, user, msgid)
 
 
 def mta_deliver(server, sender, recipients, message, tries=10,

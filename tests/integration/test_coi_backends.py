@@ -13,10 +13,10 @@ one PostgreSQL database, as a cluster would.
 import pytest
 
 from conftest import TEST_BACKENDS, coi_server, module_backend_server
-from harness import (ATTRIBUTE_BACKENDS, COI_CONFIG, deliver, enable_coi,
-                     getmetadata,
-                     imap_command, login, make_message, parse_metadata,
-                     postgresql, setmetadata, where)
+from harness import (ATTRIBUTE_BACKENDS, COI_CONFIG, deliver, deliver_where,
+                     enable_coi, getmetadata, imap_command, login,
+                     make_message, parse_metadata, postgresql, setmetadata,
+                     where)
 
 USERS = [f"k{i}" for i in range(40)]
 IMAP_METADATA = True
@@ -219,15 +219,15 @@ def test_block_entry_set_list_remove(conn):
 
 @pytest.fixture(scope="module")
 def cluster():
-    """Two Dovecot instances sharing one PostgreSQL database, as the
-    backends of a cluster would (their mail storage is not shared here:
-    only the dicts are)."""
+    """Two Dovecot instances sharing one PostgreSQL database and the users'
+    mail storage, as the backends of a cluster do (shared storage, or a
+    director that sends a user to one backend at a time)."""
     database = postgresql().create_database()
-    users = ["c0", "c1"]
+    users = ["c0", "c1", "c2"]
     with coi_server(users=users, backend="postgresql",
                     pg_database=database) as one, \
             coi_server(users=users, backend="postgresql",
-                       pg_database=database) as two:
+                       pg_database=database, homes_of=one) as two:
         yield one, two
 
 
@@ -246,8 +246,6 @@ def test_cluster_block_on_one_holds_on_two(cluster):
 def test_cluster_message_filter_on_two_holds_on_one(cluster):
     one, two = cluster
     enable_coi(two, "c1", "active")
-    # the folders of instance one's storage are made by its own session
-    enable_coi(one, "c1")
     conn = login(two, "c1")
     assert getmetadata(conn, f"{COI_CONFIG}/message-filter")[1] == \
         {f"{COI_CONFIG}/message-filter": "active"}
@@ -255,3 +253,23 @@ def test_cluster_message_filter_on_two_holds_on_one(cluster):
     msgid, msg = make_message(chat_version="1.0")
     deliver(one, "c1", msg)
     assert where(one, "c1", msgid) == [("COI/Chats", {"$Chat"})]
+
+
+def test_cluster_block_after_a_delivery_holds_on_the_other(cluster):
+    """A delivery on two leaves its snapshot of the user's state (block
+    list empty); a block set on one invalidates it: two's next delivery
+    reads the block list."""
+    one, two = cluster
+    enable_coi(one, "c2", "active")
+    assert deliver_where(two, "c2", chat_version="1.0") == \
+        [("COI/Chats", {"$Chat"})]
+    conn = login(one, "c2")
+    assert setmetadata(conn, f"{BLOCKED}/spammer@example.org",
+                       "yes")[0] == "OK"
+    assert setmetadata(conn, f"{COI_CONFIG}/message-filter",
+                       "none")[0] == "OK"
+    conn.close()
+    assert deliver_where(two, "c2", sender="spammer@example.org") == \
+        [("Blocked", set())]
+    assert deliver_where(two, "c2", chat_version="1.0") == \
+        [("INBOX", {"$Chat"})]

@@ -118,25 +118,6 @@ def assert_once(server, user, expected):
     assert set(found) <= set(expected), set(found) - set(expected)
 
 
-def children(server, name):
-    """PIDs of the server's processes of service name (imap, lmtp, dict):
-    only children of this test's own master."""
-    pids = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat") as f:
-                ppid = int(f.read().rsplit(")", 1)[1].split()[1])
-            with open(f"/proc/{entry}/cmdline", "rb") as f:
-                title = f.read().split(b"\0")[0].decode(errors="replace")
-        except (OSError, IndexError, ValueError):
-            continue
-        if ppid == server.proc.pid and title.rsplit("/", 1)[-1] == name:
-            pids.append(int(entry))
-    return pids
-
-
 def serving_pid(server, name, sock, port):
     """The PID of the server's process (of service name) that holds the
     other end of our TCP connection sock to port."""
@@ -149,7 +130,7 @@ def serving_pid(server, name, sock, port):
             if fields[1] == local and fields[2] == remote:
                 inode = fields[9]
     assert inode is not None, "connection not found"
-    for pid in children(server, name):
+    for pid in server.children(name):
         try:
             fds = os.listdir(f"/proc/{pid}/fd")
         except OSError:
@@ -502,7 +483,7 @@ def test_file_dict_broken(server, fault):
         # the session's process may still write the dict on its way out
         # (it read the broken one): only repair after it is gone
         deadline = time.monotonic() + 30
-        while children(server, "imap") and time.monotonic() < deadline:
+        while server.children("imap") and time.monotonic() < deadline:
             time.sleep(0.1)
     finally:
         repair()
@@ -543,11 +524,7 @@ def sql_fault(server, fault, met):
             time.sleep(0.1)
 
     def kill_dict(sig=signal.SIGKILL):
-        for pid in children(server, "dict"):
-            try:
-                os.kill(pid, sig)
-            except ProcessLookupError:
-                pass
+        server.kill_children("dict", sig)
     if fault == "killed":
         kill_dict()
         time.sleep(0.5)
@@ -567,15 +544,22 @@ def sql_fault(server, fault, met):
         os.chmod(db, mode)
     else:
         assert fault == "garbage"
-        with open(db, "rb") as f:
-            original = f.read()
-        with open(db, "r+b") as f:
-            f.write(random.Random(7).randbytes(len(original)))
+        # the write-ahead log too: it holds the pages written last (the
+        # only ones a delivery that reads little may need), the header
+        # page among them
+        files = [p for p in (db, db + "-wal") if os.path.exists(p)]
+        originals = {}
+        for path in files:
+            with open(path, "rb") as f:
+                originals[path] = f.read()
+            with open(path, "r+b") as f:
+                f.write(random.Random(7).randbytes(len(originals[path])))
         kill_dict()
         until_met()
         kill_dict()
-        with open(db, "r+b") as f:
-            f.write(original)
+        for path in files:
+            with open(path, "r+b") as f:
+                f.write(originals[path])
 
 
 def mix_users(server):
@@ -760,10 +744,10 @@ def sql_schema_change(server, statement):
     with contextlib.closing(sqlite3.connect(server.sqlite_db)) as db:
         db.execute(statement)
         db.commit()
-    pids = children(server, "dict")
+    pids = server.children("dict")
     for pid in pids:
         os.kill(pid, signal.SIGTERM)
-    wait_until(lambda: not set(pids) & set(children(server, "dict")),
+    wait_until(lambda: not set(pids) & set(server.children("dict")),
                what="the dict processes to exit")
 
 

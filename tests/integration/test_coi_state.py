@@ -24,7 +24,8 @@ def test_state_dict_leaves_the_attribute_dict_alone():
         conn.close()
         assert s.sql("SELECT name, value FROM coi_config "
                      "WHERE username = 'alice' ORDER BY name") == [
-            ("enabled", "yes"), ("message-filter", "active")]
+            ("contacts-indexed", "1"), ("enabled", "yes"),
+            ("message-filter", "active")]
         assert s.sql("SELECT entry FROM coi_blocked") == [(SPAMMER,)]
         attrs = os.path.join(s.home("alice"), "dovecot-attributes")
         text = open(attrs).read() if os.path.exists(attrs) else ""
