@@ -21,6 +21,7 @@
 #include "coi-config.h"
 #include "coi-block.h"
 #include "coi-state.h"
+#include "coi-snapshot.h"
 #include "coi-storage.h"
 #include "coi-deliver.h"
 #include "coi-seen-move.h"
@@ -707,6 +708,65 @@ static void test_coi_storage_seen_move_recovery(void)
 	test_end();
 }
 
+/* The snapshot in the user's (real) mailbox list index: stored only for
+   the generation it was read at, gone after an invalidation, of one
+   source only; values that do not fit or do not parse are refused. */
+static void test_coi_storage_snapshot(void)
+{
+	struct coi_snapshot snapshot, read;
+	const char *value;
+	uint32_t old_generation;
+	unsigned int i;
+
+	test_begin("coi storage snapshot");
+	test_state_user_init(NULL);
+	test_assert(coi_snapshot_read(ctx->user, 7, &read) == 0);
+	test_assert(read.generation == 0);
+
+	i_zero(&snapshot);
+	snapshot.generation = read.generation;
+	snapshot.empty_kinds = 1U << COI_STATE_BLOCKED;
+	test_assert(coi_snapshot_add_value(&snapshot, "enabled", "yes"));
+	test_assert(coi_snapshot_add_value(&snapshot, "message-filter", ""));
+	coi_snapshot_store(ctx->user, 7, &snapshot);
+	test_assert(coi_snapshot_read(ctx->user, 7, &read) == 1);
+	test_assert(read.empty_kinds == 1U << COI_STATE_BLOCKED);
+	test_assert(coi_snapshot_value(&read, "enabled", &value) == 1 &&
+		    strcmp(value, "yes") == 0);
+	test_assert(coi_snapshot_value(&read, "message-filter", &value) == 1 &&
+		    strcmp(value, "") == 0);
+	test_assert(coi_snapshot_value(&read, "contacts-indexed",
+				       &value) == 0 && value == NULL);
+	/* another place's state */
+	test_assert(coi_snapshot_read(ctx->user, 8, &read) == 0);
+
+	/* invalidated: a new generation, and a snapshot read before it is
+	   not stored */
+	old_generation = snapshot.generation;
+	test_assert(coi_snapshot_invalidate(ctx->user) == 0);
+	test_assert(coi_snapshot_read(ctx->user, 7, &read) == 0);
+	test_assert(read.generation != old_generation);
+	coi_snapshot_store(ctx->user, 7, &snapshot);
+	test_assert(coi_snapshot_read(ctx->user, 7, &read) == 0);
+	snapshot.generation = read.generation;
+	coi_snapshot_store(ctx->user, 7, &snapshot);
+	test_assert(coi_snapshot_read(ctx->user, 7, &read) == 1);
+	test_mail_storage_deinit_user(ctx);
+
+	/* values: bounded, and damaged data ends the search */
+	i_zero(&snapshot);
+	for (i = 0; coi_snapshot_add_value(&snapshot, "name", "value"); i++) ;
+	test_assert(i == COI_SNAPSHOT_VALUES_MAX / 11);
+	test_assert(snapshot.values_size <= COI_SNAPSHOT_VALUES_MAX);
+	i_zero(&snapshot);
+	memcpy(snapshot.values, "enabled\0yes", 11);
+	snapshot.values_size = 11;
+	test_assert(coi_snapshot_value(&snapshot, "enabled", &value) == 0);
+	snapshot.values_size = 7;
+	test_assert(coi_snapshot_value(&snapshot, "enabled", &value) == 0);
+	test_end();
+}
+
 int main(int argc, char **argv)
 {
 	static void (*const test_functions[])(void) = {
@@ -717,6 +777,7 @@ int main(int argc, char **argv)
 		test_coi_storage_config_read,
 		test_coi_storage_state,
 		test_coi_storage_state_broken,
+		test_coi_storage_snapshot,
 		test_coi_storage_indirect,
 		test_coi_storage_deliver_headers,
 		test_coi_storage_seen_move_recovery,
