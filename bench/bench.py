@@ -268,7 +268,6 @@ FILE_LAYOUT = {
     "contact": "vendor/vendor.dovecot/pvt/coi/blocked-hash/",
     "thread": "vendor/vendor.dovecot/pvt/coi/thread/",
 }
-FILE_CONTACTS_MARKER = "vendor/vendor.dovecot/pvt/coi/blocked-hash-indexed"
 SQL_TABLES = {"blocked": ("coi_blocked", "entry"),
               "contact": ("coi_contact", "hash"),
               "thread": ("coi_thread", "slot")}
@@ -277,12 +276,14 @@ SQL_TABLES = {"blocked": ("coi_blocked", "entry"),
 def populate_state(server, users, thread=True):
     """A full state for each user, written where COI keeps it, the way
     COI writes it, not through 10,000 IMAP commands: 10,000 METADATA block
-    entries, 10,000 blocked contacts with the marker that says the
-    contacts index is complete (delivery then never reads the Contacts
-    folder, so the bench writes no 10,000 contact messages), and with
-    thread=True a full thread index. On SQL: rows of coi_blocked,
-    coi_contact, coi_thread and coi_config (docs/sql-dict.md). On the file
-    backend: lines of the user's attribute file (key line, value line)."""
+    entries, 10,000 blocked contacts (enabling COI created an empty
+    Contacts with the marker that says the contacts index is complete:
+    delivery then never reads the Contacts folder, so the bench writes no
+    10,000 contact messages), and with thread=True a full thread index.
+    On SQL: rows of coi_blocked, coi_contact and coi_thread
+    (docs/sql-dict.md). On the file backend: lines of the user's
+    attribute file (key line, value line). Written before any delivery,
+    so no state snapshot predates them."""
     rows = state_rows(thread)
     if server.backend == "file":
         uid, gid = _mail_uid()
@@ -296,7 +297,6 @@ def populate_state(server, users, thread=True):
             path = os.path.join(server.home(user), "dovecot-attributes")
             lines = [f"{prefix}{FILE_LAYOUT[kind]}{name}\n{value}\n"
                      for kind, kv in rows.items() for name, value in kv]
-            lines.append(f"{prefix}{FILE_CONTACTS_MARKER}\n1\n")
             with open(path, "a") as f:
                 f.write("".join(lines))
             os.chown(path, uid, gid)
@@ -306,8 +306,6 @@ def populate_state(server, users, thread=True):
             sql_insert(server, table, ("username", column, "value"),
                        [(u, name, value) for u in users
                         for name, value in rows[kind]])
-    sql_insert(server, "coi_config", ("username", "name", "value"),
-               [(u, "contacts-indexed", "1") for u in users])
 
 
 def log_errors(server):

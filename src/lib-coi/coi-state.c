@@ -333,7 +333,7 @@ static uint32_t coi_state_source(struct coi_state *state)
 /* Do reads try the snapshot? Not with coi_state_snapshot = no, and not on
    a file dict: that is read in this process, without a round trip to save,
    and it is a file an admin may restore or edit, which no snapshot would
-   notice. */
+   notice (and so writes to it need not invalidate one). */
 static bool coi_state_snapshot_used(struct coi_state *state)
 {
 	if (state->snapshot && str_begins(coi_state_uri(state), "file:"))
@@ -762,6 +762,9 @@ static bool coi_state_snapshot_affected(struct coi_state_transaction *trans)
 	struct coi_state *state = trans->state;
 	struct coi_snapshot snapshot;
 
+	/* no process takes a snapshot of a file dict */
+	if (str_begins(coi_state_uri(state), "file:"))
+		return FALSE;
 	if ((trans->kinds_changed & (1U << COI_STATE_CONFIG)) != 0)
 		return TRUE;
 	if (trans->kinds_set == 0)

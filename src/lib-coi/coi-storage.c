@@ -657,4 +657,5 @@ void coi_storage_deinit(void)
 		mail_storage_hooks_remove_internal(&coi_mail_storage_hooks);
 	coi_storage_hooks_module = NULL;
 	coi_address_deinit();
+	coi_user_deinit_process();
 }

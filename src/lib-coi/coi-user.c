@@ -2,7 +2,8 @@
 
 #include "lib.h"
 #include "str-sanitize.h"
-#include "mail-storage.h"
+#include "mail-storage-private.h"
+#include "mailbox-list-private.h"
 #include "mail-namespace.h"
 #include "coi-common.h"
 #include "coi-user.h"
@@ -157,12 +158,52 @@ int coi_mailbox_root_resolve(struct mail_namespace *namespaces,
 	return 0;
 }
 
+/* The last name the storage accepted in this process, with what it
+   depends on: lmtp creates a user per delivery, and asking the storage
+   allocates a mailbox each time. */
+static char *coi_user_verified_name;
+
+/* Returns 0 if the storage accepts vname (e.g. '.' in a Maildir++ layout
+   that uses '/' as separator), or -1 with error_r. */
+static int
+coi_user_verify_name(struct mail_namespace *ns, const char *vname,
+		     const char **error_r)
+{
+	struct mailbox *box;
+	const char *key;
+	int ret = 0;
+
+	/* what the name's validity depends on, not the user's paths */
+	key = t_strdup_printf("%s\t%s\t%c\t%d\t%d\t%d\t%s",
+			      ns->list->name, ns->storage->name,
+			      mail_namespace_get_sep(ns),
+			      ns->list->set.storage_name_escape_char,
+			      ns->list->set.vname_escape_char,
+			      ns->list->set.utf8 ? 1 : 0, vname);
+	if (null_strcmp(key, coi_user_verified_name) == 0)
+		return 0;
+	box = mailbox_alloc(ns->list, vname, 0);
+	if (mailbox_verify_create_name(box) < 0) {
+		*error_r = t_strdup(mailbox_get_last_error(box, NULL));
+		ret = -1;
+	} else {
+		i_free(coi_user_verified_name);
+		coi_user_verified_name = i_strdup(key);
+	}
+	mailbox_free(&box);
+	return ret;
+}
+
+void coi_user_deinit_process(void)
+{
+	i_free(coi_user_verified_name);
+}
+
 static int coi_user_root_init(struct coi_user *cuser,
 			      struct mail_namespace *namespaces,
 			      const char **error_r)
 {
 	struct mail_user *user = cuser->user;
-	struct mailbox *box;
 	const char *root, *error;
 	char sep;
 	int ret = 0;
@@ -190,18 +231,15 @@ static int coi_user_root_init(struct coi_user *cuser,
 	}
 	cuser->blocked = p_strdup(user->pool, root);
 
-	/* Let the storage judge the name too (e.g. '.' in a Maildir++
-	   layout that uses '/' as separator). */
-	box = mailbox_alloc(cuser->root_ns->list, cuser->chats, 0);
-	if (mailbox_verify_create_name(box) < 0) {
+	/* Let the storage judge the name too. */
+	if (coi_user_verify_name(cuser->root_ns, cuser->chats, &error) < 0) {
 		*error_r = t_strdup_printf("Invalid %s '%s': "
 			"Mailbox name '%s' is not valid: %s",
 			COI_SETTING_MAILBOX_ROOT,
 			str_sanitize(cuser->set.mailbox_root, 128),
-			cuser->chats, mailbox_get_last_error(box, NULL));
+			cuser->chats, error);
 		ret = -1;
 	}
-	mailbox_free(&box);
 	if (ret == 0)
 		e_debug(cuser->event, "Mailbox root is '%s'", cuser->root);
 	return ret;

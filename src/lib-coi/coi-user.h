@@ -67,4 +67,7 @@ int coi_mailbox_root_resolve(struct mail_namespace *namespaces,
 bool coi_user_is_chats(struct coi_user *cuser, struct mail_namespace *ns,
 		       const char *vname, bool or_parent);
 
+/* Free what the process keeps across users (at plugin deinit). */
+void coi_user_deinit_process(void);
+
 #endif
