@@ -31,6 +31,8 @@ struct coi_delivery {
 	bool chat:1;
 	/* The message is meant for Chats (message-filter=active). */
 	bool to_chats:1;
+	/* Chats could not be opened (or created again) for it. */
+	bool chats_failed:1;
 };
 
 /* Fetch the classifier's headers of mail (one header parse). Returns 0, or

@@ -161,7 +161,7 @@ coi_setting_parse_bool(pool_t pool ATTR_UNUSED, const char *value,
 {
 	bool *bool_r = dest;
 
-	/* Dovecot's own boolean syntax (settings_get_bool()) */
+	/* yes or no, as in Dovecot's own settings' examples */
 	if (strcasecmp(value, "yes") == 0)
 		*bool_r = TRUE;
 	else if (strcasecmp(value, "no") == 0)

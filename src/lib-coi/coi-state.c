@@ -420,7 +420,8 @@ static void coi_state_read_snapshot(struct coi_state_read *read)
 
 	if (read->snapshot_ret == COI_STATE_NOT_READ) {
 		read->snapshot_ret = !coi_state_snapshot_used(state) ? -1 :
-			coi_snapshot_read(state->user, coi_state_source(state),
+			coi_snapshot_read(state->user, state->event,
+					  coi_state_source(state),
 					  &read->snapshot);
 	}
 	if (read->snapshot_ret <= 0)
@@ -501,7 +502,8 @@ static void coi_state_snapshot_take(struct coi_state_read *read)
 		}
 	}
 	if (fits)
-		coi_snapshot_store(state->user, coi_state_source(state),
+		coi_snapshot_store(state->user, state->event,
+				   coi_state_source(state),
 				   &snapshot);
 }
 
@@ -754,9 +756,17 @@ unsigned int *coi_state_transaction_counter(struct coi_state_transaction *trans,
 	return &trans->counters[kind];
 }
 
-/* Can the commit make the snapshot wrong? Any config change can, and so
-   can a value set in a kind the snapshot calls empty. A removal cannot:
-   "not empty" only costs a lookup. */
+/* Can the commit make the snapshot wrong? Any write of the kinds a
+   delivery decides by (the configuration, the block list, the contacts)
+   can: those are rare, and are always invalidated. For the thread index
+   and its peers, which every chat writes, only a value set in a kind the
+   snapshot calls empty can; a snapshot that is wrong about them (a race
+   with another reader) only costs the thread rule one reply, never a
+   block. A removal of a thread slot cannot: "not empty" only costs a
+   lookup. */
+#define COI_STATE_DECIDING_KINDS \
+	((1U << COI_STATE_CONFIG) | (1U << COI_STATE_BLOCKED) | \
+	 (1U << COI_STATE_CONTACT))
 static bool coi_state_snapshot_affected(struct coi_state_transaction *trans)
 {
 	struct coi_state *state = trans->state;
@@ -765,34 +775,46 @@ static bool coi_state_snapshot_affected(struct coi_state_transaction *trans)
 	/* no process takes a snapshot of a file dict */
 	if (str_begins(coi_state_uri(state), "file:"))
 		return FALSE;
-	if ((trans->kinds_changed & (1U << COI_STATE_CONFIG)) != 0)
+	if ((trans->kinds_changed & COI_STATE_DECIDING_KINDS) != 0)
 		return TRUE;
 	if (trans->kinds_set == 0)
 		return FALSE;
-	return coi_snapshot_read(state->user, coi_state_source(state),
-				 &snapshot) <= 0 ||
+	return coi_snapshot_read(state->user, state->event,
+				 coi_state_source(state), &snapshot) <= 0 ||
 		(snapshot.empty_kinds & trans->kinds_set) != 0;
 }
 
 /* Invalidate the snapshot before a commit that affects it, so that a
    snapshot taken meanwhile is not stored; after the commit it is
-   invalidated again (coi_state_snapshot_committed()), for readers that
+   invalidated again (coi_state_snapshot_after_commit()), for readers that
    took theirs from the dict before the commit landed. Returns 0, or -1
-   with error_r if the commit must not go on. */
+   with error_r if the commit must not go on: a snapshot left valid could
+   let a newly blocked sender in. */
 static int
 coi_state_snapshot_before_commit(struct coi_state_transaction *trans,
 				 const char **error_r)
 {
+	const char *error;
+
 	if (trans->trans == NULL || !coi_state_snapshot_affected(trans))
 		return 0;
-	if (coi_snapshot_invalidate(trans->state->user) < 0) {
-		*error_r = coi_state_error(trans->kind, "Writing",
-			"The state snapshot in the mailbox list index "
-			"cannot be invalidated");
+	if (coi_snapshot_invalidate(trans->state->user, &error) < 0) {
+		*error_r = coi_state_error(trans->kind, "Writing", error);
 		return -1;
 	}
 	trans->invalidated = TRUE;
 	return 0;
+}
+
+static void
+coi_state_snapshot_after_commit(struct mail_user *user, struct event *event)
+{
+	const char *error;
+
+	/* The first invalidation went through: only a reader that took
+	   its snapshot from the dict between the two is left to stop. */
+	if (coi_snapshot_invalidate(user, &error) < 0)
+		e_error(event, "%s", error);
 }
 
 int coi_state_transaction_commit(struct coi_state_transaction **_trans,
@@ -812,8 +834,10 @@ int coi_state_transaction_commit(struct coi_state_transaction **_trans,
 		*error_r = coi_state_error(trans->kind, "Writing", error);
 		ret = -1;
 	}
-	if (trans->invalidated)
-		(void)coi_snapshot_invalidate(trans->state->user);
+	if (trans->invalidated) {
+		coi_state_snapshot_after_commit(trans->state->user,
+						trans->state->event);
+	}
 	coi_state_transaction_free(_trans);
 	return ret;
 }
@@ -833,9 +857,11 @@ coi_state_commit_callback(const struct dict_commit_result *result,
 		e_error(ctx->event, "%s", coi_state_error(ctx->kind, "Writing",
 							  result->error));
 	}
-	/* the user waits for this in its deinit (coi_state_free()) */
+	/* the user waits for this in its deinit (coi_state_free()); async
+	   commits are the thread index's (see
+	   coi_state_snapshot_affected()) */
 	if (ctx->invalidated)
-		(void)coi_snapshot_invalidate(ctx->user);
+		coi_state_snapshot_after_commit(ctx->user, ctx->event);
 	event_unref(&ctx->event);
 	i_free(ctx);
 }
@@ -1028,9 +1054,9 @@ int coi_state_migrate(struct coi_user *cuser, unsigned int *count_r,
 		ret = coi_state_migrate_kind(state, &legacy, kind, trans,
 					     count_r, error_r);
 	}
-	if (ret == 0 && coi_snapshot_invalidate(state->user) < 0) {
-		*error_r = "Writing COI's state failed: The state snapshot "
-			"in the mailbox list index cannot be invalidated";
+	if (ret == 0 && coi_snapshot_invalidate(state->user, &error) < 0) {
+		*error_r = t_strdup_printf("Writing COI's state failed: %s",
+					   error);
 		ret = -1;
 	}
 	if (ret < 0) {
@@ -1038,7 +1064,7 @@ int coi_state_migrate(struct coi_user *cuser, unsigned int *count_r,
 		return -1;
 	}
 	ret = dict_transaction_commit(&trans, &error);
-	(void)coi_snapshot_invalidate(state->user);
+	coi_state_snapshot_after_commit(state->user, state->event);
 	if (ret < 0) {
 		*error_r = t_strdup_printf("Writing COI's state failed: %s",
 					   error);
@@ -1049,12 +1075,7 @@ int coi_state_migrate(struct coi_user *cuser, unsigned int *count_r,
 
 int coi_state_refresh(struct coi_user *cuser, const char **error_r)
 {
-	if (coi_snapshot_invalidate(coi_state_get(cuser)->user) < 0) {
-		*error_r = "The state snapshot in the mailbox list index "
-			"cannot be invalidated";
-		return -1;
-	}
-	return 0;
+	return coi_snapshot_invalidate(coi_state_get(cuser)->user, error_r);
 }
 
 /*

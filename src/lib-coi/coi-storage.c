@@ -543,38 +543,53 @@ coi_mailbox_attribute_iter_deinit(struct mailbox_attribute_iter *iter)
 /* A delivery meant for Chats opens it without asking first whether it
    exists (mailbox_exists() refreshes the whole list index: the most
    expensive part of filing a chat). A Chats that is gone is created again
-   here. If it cannot be opened, the error becomes one after which lib-lda
-   saves into the INBOX (with $Chat), as in coi_mailbox_copy(): a Chats that
-   cannot take chat must not hold it up for ever. */
+   here, once per delivery. If it cannot be opened, the error becomes one
+   after which lib-lda saves into the INBOX (with $Chat), as in
+   coi_mailbox_copy(): a Chats that cannot take chat must not hold it up
+   for ever. Only the delivery's own opens (lib-lda and Sieve open with
+   MAILBOX_FLAG_POST_SESSION) are handled, not, say, a list index sync
+   asking for the mailbox's GUID. */
 static int coi_mailbox_open(struct mailbox *box)
 {
 	struct coi_mailbox *cbox = COI_MAILBOX_CONTEXT(box);
 	struct coi_user *cuser =
 		COI_USER_CONTEXT_REQUIRE(mailbox_list_get_user(box->list));
+	struct coi_delivery *delivery = cuser->delivery;
 	enum mail_error error;
 	const char *errstr;
 
 	if (cbox->module_ctx.super.open(box) == 0)
 		return 0;
-	if (cuser->delivery == NULL || !cuser->delivery->to_chats ||
+	if (delivery == NULL || !delivery->to_chats ||
+	    (box->flags & MAILBOX_FLAG_POST_SESSION) == 0 ||
 	    cuser->creating_folders || box->list != cuser->root_ns->list ||
 	    strcmp(box->vname, cuser->chats) != 0)
 		return -1;
 	(void)mailbox_get_last_error(box, &error);
-	if (error == MAIL_ERROR_NOTFOUND) {
+	if (error == MAIL_ERROR_NOTFOUND && !delivery->chats_failed) {
 		e_warning(cuser->event, "%s is missing: creating it again",
 			  cuser->chats);
-		if (coi_folders_ensure(cuser, box->storage) == 0 &&
-		    cbox->module_ctx.super.open(box) == 0)
-			return 0;
+		if (coi_folders_ensure(cuser, box->storage) == 0) {
+			mailbox_close(box);
+			if (cbox->module_ctx.super.open(box) == 0)
+				return 0;
+		}
 	}
-	errstr = t_strdup(mailbox_get_last_internal_error(box, NULL));
-	e_error(event_create_passthrough(cuser->event)->
-		set_name("coi_chat_fallback")->
-		add_str("mailbox", cuser->chats)->
-		add_str("error", errstr)->event(),
-		"Cannot file chat into %s, delivering to INBOX instead: %s",
-		cuser->chats, errstr);
+	errstr = t_strdup(mailbox_get_last_error(box, NULL));
+	if (!delivery->chats_failed) {
+		/* once per delivery (Sieve's fileinto, its implicit keep
+		   and lib-lda's own save may each try) */
+		const char *internal =
+			mailbox_get_last_internal_error(box, NULL);
+
+		delivery->chats_failed = TRUE;
+		e_error(event_create_passthrough(cuser->event)->
+			set_name("coi_chat_fallback")->
+			add_str("mailbox", cuser->chats)->
+			add_str("error", internal)->event(),
+			"Cannot file chat into %s, delivering to INBOX "
+			"instead: %s", cuser->chats, internal);
+	}
 	mail_storage_set_error(box->storage, MAIL_ERROR_NOTPOSSIBLE, errstr);
 	return -1;
 }

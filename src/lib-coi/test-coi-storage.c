@@ -713,14 +713,14 @@ static void test_coi_storage_seen_move_recovery(void)
    source only; values that do not fit or do not parse are refused. */
 static void test_coi_storage_snapshot(void)
 {
-	struct coi_snapshot snapshot, read;
-	const char *value;
+	struct coi_snapshot snapshot, read, other;
+	const char *value, *error;
 	uint32_t old_generation;
 	unsigned int i;
 
 	test_begin("coi storage snapshot");
 	test_state_user_init(NULL);
-	test_assert(coi_snapshot_read(ctx->user, 7, &read) == 0);
+	test_assert(coi_snapshot_read(ctx->user, ctx->user->event, 7, &read) == 0);
 	test_assert(read.generation == 0);
 
 	i_zero(&snapshot);
@@ -728,8 +728,8 @@ static void test_coi_storage_snapshot(void)
 	snapshot.empty_kinds = 1U << COI_STATE_BLOCKED;
 	test_assert(coi_snapshot_add_value(&snapshot, "enabled", "yes"));
 	test_assert(coi_snapshot_add_value(&snapshot, "message-filter", ""));
-	coi_snapshot_store(ctx->user, 7, &snapshot);
-	test_assert(coi_snapshot_read(ctx->user, 7, &read) == 1);
+	coi_snapshot_store(ctx->user, ctx->user->event, 7, &snapshot);
+	test_assert(coi_snapshot_read(ctx->user, ctx->user->event, 7, &read) == 1);
 	test_assert(read.empty_kinds == 1U << COI_STATE_BLOCKED);
 	test_assert(coi_snapshot_value(&read, "enabled", &value) == 1 &&
 		    strcmp(value, "yes") == 0);
@@ -738,19 +738,26 @@ static void test_coi_storage_snapshot(void)
 	test_assert(coi_snapshot_value(&read, "contacts-indexed",
 				       &value) == 0 && value == NULL);
 	/* another place's state */
-	test_assert(coi_snapshot_read(ctx->user, 8, &read) == 0);
+	test_assert(coi_snapshot_read(ctx->user, ctx->user->event, 8, &read) == 0);
 
 	/* invalidated: a new generation, and a snapshot read before it is
 	   not stored */
 	old_generation = snapshot.generation;
-	test_assert(coi_snapshot_invalidate(ctx->user) == 0);
-	test_assert(coi_snapshot_read(ctx->user, 7, &read) == 0);
+	test_assert(coi_snapshot_invalidate(ctx->user, &error) == 0);
+	test_assert(coi_snapshot_read(ctx->user, ctx->user->event, 7, &read) == 0);
 	test_assert(read.generation != old_generation);
-	coi_snapshot_store(ctx->user, 7, &snapshot);
-	test_assert(coi_snapshot_read(ctx->user, 7, &read) == 0);
+	coi_snapshot_store(ctx->user, ctx->user->event, 7, &snapshot);
+	test_assert(coi_snapshot_read(ctx->user, ctx->user->event, 7, &read) == 0);
 	snapshot.generation = read.generation;
-	coi_snapshot_store(ctx->user, 7, &snapshot);
-	test_assert(coi_snapshot_read(ctx->user, 7, &read) == 1);
+	coi_snapshot_store(ctx->user, ctx->user->event, 7, &snapshot);
+	test_assert(coi_snapshot_read(ctx->user, ctx->user->event, 7, &read) == 1);
+	/* another reader of the same generation, who may have seen an
+	   older state, does not replace it */
+	other = snapshot;
+	other.empty_kinds = 0;
+	coi_snapshot_store(ctx->user, ctx->user->event, 7, &other);
+	test_assert(coi_snapshot_read(ctx->user, ctx->user->event, 7, &read) == 1 &&
+		    read.empty_kinds == 1U << COI_STATE_BLOCKED);
 	test_mail_storage_deinit_user(ctx);
 
 	/* values: bounded, and damaged data ends the search */
