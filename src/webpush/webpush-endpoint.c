@@ -140,7 +140,7 @@ int webpush_endpoint_allow_parse(pool_t pool, const char *value,
 	p_array_init(&allow->hosts, pool, 4);
 	p_array_init(&allow->networks, pool, 4);
 
-	entries = t_strsplit_spaces(value, " ,");
+	entries = t_strsplit_spaces(value, " \t,");
 	for (; *entries != NULL; entries++) {
 		entry = *entries;
 		if (strchr(entry, '/') != NULL) {

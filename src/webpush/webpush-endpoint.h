@@ -13,7 +13,7 @@
 struct webpush_endpoint_allow;
 
 /* Parse an allow-list: host names, IP addresses and CIDR networks separated
-   by spaces or commas ("127.0.0.1/32 ::1 push.test"). Empty is an empty
+   by spaces, tabs or commas ("127.0.0.1/32 ::1 push.test"). Empty is an empty
    list. Returns 0, or -1 with error_r naming the bad entry. */
 int webpush_endpoint_allow_parse(pool_t pool, const char *value,
 				 struct webpush_endpoint_allow **allow_r,

@@ -9,7 +9,7 @@
 #include "webpush-subscription.h"
 
 #include <ctype.h>
-
+#include <math.h>
 #include <json-c/json.h>
 
 static const char *const webpush_msgtype_names[] = {
@@ -266,6 +266,36 @@ webpush_parse_object(struct webpush_parse_ctx *ctx, struct json_object *root)
 	return webpush_parse_resource(ctx, root);
 }
 
+/* json-c reads NaN and Infinity even in strict mode: they are no JSON
+   (RFC 8259 section 6), wherever they are. */
+static bool webpush_json_is_finite(struct json_object *obj)
+{
+	size_t i, count;
+
+	switch (json_object_get_type(obj)) {
+	case json_type_double:
+		return isfinite(json_object_get_double(obj)) != 0;
+	case json_type_array:
+		count = json_object_array_length(obj);
+		for (i = 0; i < count; i++) {
+			if (!webpush_json_is_finite(
+				json_object_array_get_idx(obj, i)))
+				return FALSE;
+		}
+		return TRUE;
+	case json_type_object: {
+		json_object_object_foreach(obj, key, value) {
+			(void)key;
+			if (!webpush_json_is_finite(value))
+				return FALSE;
+		}
+		return TRUE;
+	}
+	default:
+		return TRUE;
+	}
+}
+
 /* The JSON value, which must be an object with nothing after it; the caller
    json_object_put()s it. */
 static struct json_object *
@@ -283,7 +313,10 @@ webpush_json_parse_object(const void *data, size_t size, const char **error_r)
 	/* strict: no single quotes, NaN, trailing commas or garbage */
 	json_tokener_set_flags(tok, JSON_TOKENER_STRICT |
 			       JSON_TOKENER_VALIDATE_UTF8);
-	root = json_tokener_parse_ex(tok, data, (int)size);
+	/* with its NUL, so that json-c knows where the value ends (it has
+	   none inside, the caller checked) */
+	root = json_tokener_parse_ex(tok, t_strndup(data, size),
+				     (int)size + 1);
 	jerr = json_tokener_get_error(tok);
 	end = json_tokener_get_parse_end(tok);
 	json_tokener_free(tok);
@@ -306,6 +339,11 @@ webpush_json_parse_object(const void *data, size_t size, const char **error_r)
 		end++;
 	if (end != size) {
 		*error_r = "Invalid JSON: data after the value";
+		json_object_put(root);
+		return NULL;
+	}
+	if (!webpush_json_is_finite(root)) {
+		*error_r = "Invalid JSON: NaN or Infinity";
 		json_object_put(root);
 		return NULL;
 	}

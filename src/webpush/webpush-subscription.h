@@ -5,6 +5,7 @@
    /private/vendor/vendor.dovecot/webpush/subscriptions/<id> (webpush-spec.md
    "Subscribe"), and the form the server stores and echoes in GETMETADATA. */
 
+#include "net.h"
 #include "webpush-crypto.h"
 
 #define WEBPUSH_SUBSCRIPTION_ID_MIN_LEN 10
