@@ -70,7 +70,7 @@ static void test_webpush_encrypt_rfc8291(void)
 	as_key = test_key(RFC8291_AS_PRIVATE, RFC8291_AS_PUBLIC);
 	/* the body is appended */
 	buffer_append(body, "x", 1);
-	test_assert(webpush_encrypt_with(&keys, as_key, salt->data,
+	test_assert(webpush_encrypt_with(&keys, as_key, salt->data, 0,
 		RFC8291_PLAINTEXT, strlen(RFC8291_PLAINTEXT),
 		body, &error) == 0);
 	test_assert(body->used == 1 + expected->used);
@@ -234,6 +234,61 @@ static void test_webpush_encrypt_roundtrip(void)
 	test_end();
 }
 
+static void test_webpush_encrypt_padding(void)
+{
+	static const struct {
+		size_t plaintext_size, pad_size;
+		bool fits;
+	} tests[] = {
+		{ 0, 0, TRUE },
+		{ 0, 1, TRUE },
+		{ 41, 200, TRUE },
+		{ 0, WEBPUSH_PLAINTEXT_MAX_SIZE, TRUE },
+		{ 1000, WEBPUSH_PLAINTEXT_MAX_SIZE - 1000, TRUE },
+		{ 1000, WEBPUSH_PLAINTEXT_MAX_SIZE - 999, FALSE },
+		{ 0, WEBPUSH_PLAINTEXT_MAX_SIZE + 1, FALSE },
+		{ 1, SIZE_MAX, FALSE },
+	};
+	struct webpush_keys keys;
+	const buffer_t *salt = b64(RFC8291_SALT);
+	unsigned char plaintext[WEBPUSH_PLAINTEXT_MAX_SIZE];
+	buffer_t *body, *plain;
+	EVP_PKEY *as_key, *ua_key;
+	const char *error;
+	unsigned int i;
+	int ret;
+
+	test_begin("webpush encrypt: padding");
+	test_keys(&keys);
+	as_key = test_key(RFC8291_AS_PRIVATE, RFC8291_AS_PUBLIC);
+	ua_key = test_key(RFC8291_UA_PRIVATE, RFC8291_UA_PUBLIC);
+	memset(plaintext, 0, sizeof(plaintext));
+	memcpy(plaintext, RFC8291_PLAINTEXT, strlen(RFC8291_PLAINTEXT));
+	for (i = 0; i < N_ELEMENTS(tests); i++) {
+		body = t_buffer_create(WEBPUSH_BODY_MAX_SIZE);
+		plain = t_buffer_create(WEBPUSH_BODY_MAX_SIZE);
+		ret = webpush_encrypt_with(&keys, as_key, salt->data,
+			tests[i].pad_size, plaintext, tests[i].plaintext_size,
+			body, &error);
+		if (!tests[i].fits) {
+			test_assert_idx(ret < 0 && body->used == 0, i);
+			continue;
+		}
+		test_assert_idx(ret == 0 && body->used ==
+			WEBPUSH_HEADER_SIZE + tests[i].plaintext_size + 1 +
+			tests[i].pad_size + WEBPUSH_TAG_SIZE, i);
+		test_assert_idx(body->used <= WEBPUSH_BODY_MAX_SIZE, i);
+		/* the padding is gone, the plaintext's own zeros are not */
+		test_assert_idx(webpush_decrypt(ua_key, keys.auth, body->data,
+			body->used, plain, &error) == 0, i);
+		test_assert_idx(plain->used == tests[i].plaintext_size &&
+			memcmp(plain->data, plaintext, plain->used) == 0, i);
+	}
+	EVP_PKEY_free(as_key);
+	EVP_PKEY_free(ua_key);
+	test_end();
+}
+
 static void test_webpush_p256_point_is_valid(void)
 {
 	const buffer_t *ua = b64(RFC8291_UA_PUBLIC);
@@ -286,6 +341,7 @@ int main(void)
 		test_webpush_decrypt_rfc8291,
 		test_webpush_decrypt_header,
 		test_webpush_encrypt_roundtrip,
+		test_webpush_encrypt_padding,
 		test_webpush_p256_point_is_valid,
 		NULL
 	};

@@ -2,7 +2,7 @@
 
 #include "lib.h"
 #include "net.h"
-#include "test-common.h"
+#include "test-webpush.h"
 #include "webpush-endpoint.h"
 
 static struct ip_addr test_ip(const char *addr)
@@ -152,13 +152,7 @@ static void test_webpush_endpoint_check(void)
 		error = NULL;
 		ret = webpush_endpoint_check(allow, tests[i].host, &ip,
 					     &error);
-		if (tests[i].error == NULL)
-			test_assert_idx(ret == 0, i);
-		else {
-			test_assert_idx(ret < 0 && error != NULL &&
-					strstr(error, tests[i].error) != NULL,
-					i);
-		}
+		test_assert_result_idx(ret, error, tests[i].error, i);
 	}
 	/* no allow-list at all */
 	ip = test_ip("127.0.0.1");
@@ -205,13 +199,7 @@ static void test_webpush_endpoint_allow_parse(void)
 		error = NULL;
 		ret = webpush_endpoint_allow_parse(pool, tests[i].value,
 						   &allow, &error);
-		if (tests[i].error == NULL)
-			test_assert_idx(ret == 0, i);
-		else {
-			test_assert_idx(ret < 0 && error != NULL &&
-					strstr(error, tests[i].error) != NULL,
-					i);
-		}
+		test_assert_result_idx(ret, error, tests[i].error, i);
 	}
 	pool_unref(&pool);
 	test_end();

@@ -5,7 +5,7 @@
 #include "str.h"
 #include "base64.h"
 #include "unlink-directory.h"
-#include "test-common.h"
+#include "test-webpush.h"
 #include "webpush-crypto.h"
 #include "webpush-vapid.h"
 
@@ -279,13 +279,7 @@ static void test_webpush_vapid_jwt_errors(void)
 		ret = webpush_vapid_jwt(key, tests[i].endpoint,
 					tests[i].subject, 1700000000,
 					tests[i].lifetime, &jwt, &error);
-		if (tests[i].error == NULL)
-			test_assert_idx(ret == 0, i);
-		else {
-			test_assert_idx(ret < 0 && error != NULL &&
-					strstr(error, tests[i].error) != NULL,
-					i);
-		}
+		test_assert_result_idx(ret, error, tests[i].error, i);
 	}
 	webpush_vapid_key_free(&key);
 	test_end();

@@ -326,35 +326,38 @@ static int
 webpush_aes128gcm_seal(const unsigned char cek[WEBPUSH_CEK_SIZE],
 		       const unsigned char nonce[WEBPUSH_NONCE_SIZE],
 		       const void *plaintext, size_t plaintext_size,
-		       buffer_t *body, const char **error_r)
+		       size_t pad_size, buffer_t *body, const char **error_r)
 {
-	static const unsigned char delimiter = WEBPUSH_PAD_DELIMITER_LAST;
+	/* the record's plaintext: the data, the delimiter, the padding */
+	size_t record_size = plaintext_size + 1 + pad_size;
+	unsigned char *record, *out;
 	EVP_CIPHER_CTX *ctx;
-	unsigned char *out;
 	int len, total = 0, ret = -1;
 
-	/* GCM writes as much as it reads */
-	out = buffer_append_space_unsafe(body, plaintext_size + 1 +
-					 WEBPUSH_TAG_SIZE);
+	record = t_malloc0(record_size);
+	memcpy(record, plaintext, plaintext_size);
+	record[plaintext_size] = WEBPUSH_PAD_DELIMITER_LAST;
+
+	/* GCM writes as much as it reads, then the tag */
+	out = buffer_append_space_unsafe(body, record_size + WEBPUSH_TAG_SIZE);
 	ctx = EVP_CIPHER_CTX_new();
 	if (ctx == NULL ||
 	    EVP_EncryptInit_ex2(ctx, EVP_aes_128_gcm(), cek, nonce,
 				NULL) != 1 ||
-	    EVP_EncryptUpdate(ctx, out, &len, plaintext,
-			      (int)plaintext_size) != 1 ||
+	    EVP_EncryptUpdate(ctx, out, &len, record,
+			      (int)record_size) != 1 ||
 	    (total = len,
-	     EVP_EncryptUpdate(ctx, out + total, &len, &delimiter, 1)) != 1 ||
-	    (total += len,
 	     EVP_EncryptFinal_ex(ctx, out + total, &len)) != 1 ||
 	    (total += len,
 	     EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_GET_TAG, WEBPUSH_TAG_SIZE,
 				 out + total)) != 1)
 		*error_r = webpush_openssl_error("EVP_Encrypt(AES-128-GCM)");
-	else if ((size_t)total != plaintext_size + 1)
+	else if ((size_t)total != record_size)
 		*error_r = "AES-128-GCM wrote an unexpected size";
 	else
 		ret = 0;
 	EVP_CIPHER_CTX_free(ctx);
+	safe_memset(record, 0, record_size);
 	return ret;
 }
 
@@ -368,6 +371,7 @@ static const char *webpush_too_large_error(size_t plaintext_size)
 
 int webpush_encrypt_with(const struct webpush_keys *keys, EVP_PKEY *as_key,
 			 const unsigned char salt[WEBPUSH_SALT_SIZE],
+			 size_t pad_size,
 			 const void *plaintext, size_t plaintext_size,
 			 buffer_t *body, const char **error_r)
 {
@@ -379,8 +383,9 @@ int webpush_encrypt_with(const struct webpush_keys *keys, EVP_PKEY *as_key,
 	size_t orig_size = body->used;
 	int ret;
 
-	if (plaintext_size > WEBPUSH_PLAINTEXT_MAX_SIZE) {
-		*error_r = webpush_too_large_error(plaintext_size);
+	if (plaintext_size > WEBPUSH_PLAINTEXT_MAX_SIZE ||
+	    pad_size > WEBPUSH_PLAINTEXT_MAX_SIZE - plaintext_size) {
+		*error_r = webpush_too_large_error(plaintext_size + pad_size);
 		return -1;
 	}
 	if (webpush_p256_public_to_raw(as_key, as_public, error_r) < 0)
@@ -403,9 +408,9 @@ int webpush_encrypt_with(const struct webpush_keys *keys, EVP_PKEY *as_key,
 	buffer_append(body, &idlen, 1);
 	buffer_append(body, as_public, sizeof(as_public));
 	/* one record: a single record is also the last, so its plaintext
-	   ends with the delimiter 0x02 and needs no padding */
+	   ends with the delimiter 0x02 (and the padding, if any) */
 	ret = webpush_aes128gcm_seal(cek, nonce, plaintext, plaintext_size,
-				     body, error_r);
+				     pad_size, body, error_r);
 	safe_memset(cek, 0, sizeof(cek));
 	if (ret < 0) {
 		buffer_set_used_size(body, orig_size);
@@ -435,7 +440,7 @@ int webpush_encrypt(const struct webpush_keys *keys,
 	/* a fresh key per message, discarded after it (RFC 8291 2) */
 	if (webpush_p256_key_generate(&as_key, error_r) < 0)
 		return -1;
-	ret = webpush_encrypt_with(keys, as_key, salt, plaintext,
+	ret = webpush_encrypt_with(keys, as_key, salt, 0, plaintext,
 				   plaintext_size, body, error_r);
 	EVP_PKEY_free(as_key);
 	return ret;

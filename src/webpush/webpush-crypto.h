@@ -66,10 +66,13 @@ int webpush_p256_public_to_raw(EVP_PKEY *key,
 int webpush_encrypt(const struct webpush_keys *keys,
 		    const void *plaintext, size_t plaintext_size,
 		    buffer_t *body, const char **error_r);
-/* webpush_encrypt() with the given ephemeral key pair and salt: for tests
-   only, a sender must never reuse either. */
+/* webpush_encrypt() with the given ephemeral key pair and salt, and
+   pad_size zero octets of padding after the delimiter (RFC 8188 section 2;
+   they count against the body's size): for tests only, a sender must never
+   reuse a key or a salt. */
 int webpush_encrypt_with(const struct webpush_keys *keys, EVP_PKEY *as_key,
 			 const unsigned char salt[WEBPUSH_SALT_SIZE],
+			 size_t pad_size,
 			 const void *plaintext, size_t plaintext_size,
 			 buffer_t *body, const char **error_r);
 
