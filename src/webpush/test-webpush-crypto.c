@@ -87,6 +87,7 @@ static void test_webpush_decrypt_rfc8291(void)
 	struct webpush_keys keys;
 	const buffer_t *body = b64(RFC8291_BODY);
 	buffer_t *plain = t_buffer_create(64), *broken;
+	unsigned char *data;
 	EVP_PKEY *ua_key;
 	const char *error;
 	size_t i;
@@ -105,7 +106,8 @@ static void test_webpush_decrypt_rfc8291(void)
 			continue;
 		broken = t_buffer_create(body->used);
 		buffer_append_buf(broken, body, 0, SIZE_MAX);
-		((unsigned char *)buffer_get_modifiable_data(broken, NULL))[i] ^= 0x01;
+		data = buffer_get_modifiable_data(broken, NULL);
+		data[i] ^= 0x01;
 		buffer_set_used_size(plain, 0);
 		test_assert_idx(webpush_decrypt(ua_key, keys.auth,
 			broken->data, broken->used, plain, &error) < 0, i);

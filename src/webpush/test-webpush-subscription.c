@@ -199,7 +199,8 @@ static const struct {
 	{ SUB_KEYS("BCVxsr7N/eNgVRqvHtD0zTZsEc6+VV+JvLexhqUzORcxaOzi6+AYWXvTBHm"
 		   "4bjyPjs7Vd8pZGH6SRpkNtoIAiw4", AUTH), 0,
 	  "resource.keys.p256dh: not base64url" },
-	{ SUB_KEYS("BCVx sr7N", AUTH), 0, "resource.keys.p256dh: not base64url" },
+	{ SUB_KEYS("BCVx sr7N", AUTH), 0,
+	  "resource.keys.p256dh: not base64url" },
 	{ SUB_KEYS(P256DH "==", AUTH), 0, "resource.keys.p256dh: not base64url" },
 	{ SUB_KEYS(AUTH, AUTH), 0, "resource.keys.p256dh: not 65 octets" },
 	{ SUB_KEYS("", AUTH), 0, "resource.keys.p256dh: not 65 octets" },
@@ -273,7 +274,8 @@ static void test_webpush_subscription_fields(void)
 	test_assert(sub->endpoint_https);
 	test_assert_strcmp(sub->p256dh, P256DH "=");
 	test_assert_strcmp(sub->auth, AUTH);
-	test_assert(sub->keys.p256dh[0] == 0x04 && sub->keys.p256dh[1] == 0x25 &&
+	test_assert(sub->keys.p256dh[0] == 0x04 &&
+		    sub->keys.p256dh[1] == 0x25 &&
 		    sub->keys.p256dh[64] == 0x0e);
 	test_assert(sub->keys.auth[0] == 0x05 && sub->keys.auth[15] == 0x82);
 	/* the client's created and validated are not taken */

@@ -18,7 +18,8 @@
 				strstr((error), (expected)) != NULL, idx); \
 		if ((ret) == 0) \
 			i_error("#%u: accepted", (unsigned int)(idx)); \
-		else if ((error) == NULL || strstr((error), (expected)) == NULL) \
+		else if ((error) == NULL || \
+			 strstr((error), (expected)) == NULL) \
 			i_error("#%u: %s", (unsigned int)(idx), (error)); \
 	} \
 	} STMT_END

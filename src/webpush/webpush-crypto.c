@@ -501,6 +501,8 @@ int webpush_decrypt(EVP_PKEY *ua_key,
 	buffer_t *record_plain;
 	int ret;
 
+	/* RFC 8188's header is a fixed binary layout that no library reads
+	   (OpenSSL has no aes128gcm content coding): read it here */
 	if (body_size < WEBPUSH_HEADER_SIZE + 1 + WEBPUSH_TAG_SIZE) {
 		*error_r = t_strdup_printf("Body too short (%zu octets)",
 					   body_size);

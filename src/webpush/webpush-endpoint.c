@@ -4,9 +4,8 @@
 #include "array.h"
 #include "str.h"
 #include "strfuncs.h"
+#include "uri-util.h"
 #include "webpush-endpoint.h"
-
-#include <ctype.h>
 
 struct webpush_endpoint_network {
 	struct ip_addr ip;
@@ -108,15 +107,13 @@ const char *webpush_endpoint_ip_class(const struct ip_addr *ip)
 
 static bool webpush_endpoint_host_name_is_valid(const char *name)
 {
-	const char *p;
+	struct uri_parser parser;
+	const char *parsed;
 
-	if (*name == '\0' || strlen(name) > 253)
-		return FALSE;
-	for (p = name; *p != '\0'; p++) {
-		if (!i_isalnum(*p) && *p != '-' && *p != '.' && *p != '_')
-			return FALSE;
-	}
-	return TRUE;
+	/* RFC 1123 host name syntax, as lib-http checks a URL's host */
+	uri_parser_init(&parser, pool_datastack_create(), name);
+	return uri_parse_host_name(&parser, &parsed) > 0 &&
+		parser.cur == parser.end;
 }
 
 static const char *webpush_endpoint_host_normalize(const char *host)

@@ -27,7 +27,9 @@ struct webpush_vapid_key {
 	char *public_b64url;
 };
 
-static const char webpush_vapid_jwt_header[] = "{\"typ\":\"JWT\",\"alg\":\"ES256\"}";
+/* RFC 8292 section 2: the JWS header, fixed */
+static const char webpush_vapid_jwt_header[] =
+	"{\"typ\":\"JWT\",\"alg\":\"ES256\"}";
 
 static const char *webpush_b64url(const void *data, size_t size)
 {

@@ -60,7 +60,8 @@ FUZZ_BEGIN_DATA(const unsigned char *data, size_t size)
 	if (ret < 0)
 		FUZZ_CHECK(error != NULL && fuzz_webpush_error_is_named(error));
 	if (ret_http < 0)
-		FUZZ_CHECK(error2 != NULL && fuzz_webpush_error_is_named(error2));
+		FUZZ_CHECK(error2 != NULL &&
+			   fuzz_webpush_error_is_named(error2));
 	if (ret_http == 0) {
 		fuzz_webpush_check(sub_http, TRUE);
 		/* the stored form reads back as itself */
