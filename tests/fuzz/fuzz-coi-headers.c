@@ -71,6 +71,37 @@ static void check_like_storage(struct mail *mail,
 	}
 }
 
+/* To and Cc as lib-storage reads their first instance, cut to
+   COI_DETECT_ADDRESS_VALUE_MAX octets: a prefix of it. */
+static void check_recipients(struct mail *mail,
+			     const struct coi_detect_headers *headers)
+{
+	const char *const values[] = { headers->to, headers->cc };
+	const char *const names[] = { "To", "Cc" };
+	const char *value;
+	unsigned int i;
+	int ret;
+
+	for (i = 0; i < N_ELEMENTS(values); i++) {
+		i_assert(strcasecmp(coi_detect_header_names[5 + i],
+				    names[i]) == 0);
+		ret = mail_get_first_header(mail, names[i], &value);
+		FUZZ_CHECK(ret >= 0);
+		if (ret == 0) {
+			FUZZ_CHECK(values[i] == NULL);
+			continue;
+		}
+		FUZZ_CHECK(values[i] != NULL);
+		FUZZ_CHECK(strlen(values[i]) <= COI_DETECT_ADDRESS_VALUE_MAX);
+		if (!str_begins(t_str_trim(unfold(value), " \t"),
+				t_str_trim(values[i], " \t"))) {
+			i_panic("fuzz invariant failed: %s: delivery read "
+				"\"%s\", lib-storage \"%s\"", names[i],
+				str_escape(values[i]), str_escape(value));
+		}
+	}
+}
+
 /* Every From instance, up to COI_SENDERS_MAX, as lib-storage reads them;
    every address of them a sender in its own normal form. */
 static void check_from_all(struct mail *mail,
@@ -106,6 +137,7 @@ FUZZ_BEGIN_DATA(const unsigned char *data, size_t size)
 
 	FUZZ_CHECK(coi_deliver_get_headers(mail, &headers) == 0);
 	check_like_storage(mail, &headers);
+	check_recipients(mail, &headers);
 	check_from_all(mail, &headers);
 	reason = coi_detect_headers(&headers);
 	FUZZ_CHECK((headers.chat_version != NULL) ==
