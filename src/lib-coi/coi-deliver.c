@@ -30,6 +30,10 @@ int coi_deliver_get_headers(struct mail *mail,
 		&headers_r->from,
 		&headers_r->to,
 		&headers_r->cc,
+		&headers_r->content_type,
+		&headers_r->subject,
+		&headers_r->secure_join,
+		&headers_r->autocrypt_setup_message,
 	};
 	struct message_header_parser_ctx *parser;
 	struct message_header_line *hdr;
@@ -73,7 +77,9 @@ int coi_deliver_get_headers(struct mail *mail,
 		if (values[i] == &headers_r->from)
 			array_push_back(&headers_r->from_all, &value);
 		else if ((values[i] == &headers_r->to ||
-			  values[i] == &headers_r->cc) &&
+			  values[i] == &headers_r->cc ||
+			  values[i] == &headers_r->content_type ||
+			  values[i] == &headers_r->subject) &&
 			 strlen(value) > COI_DETECT_ADDRESS_VALUE_MAX)
 			value = t_strndup(value, COI_DETECT_ADDRESS_VALUE_MAX);
 		if (*values[i] == NULL)

@@ -16,6 +16,18 @@ enum coi_chat_reason {
 	/* In-Reply-To or References names a chat message the user had
 	   before (see coi-thread.h). */
 	COI_CHAT_REASON_THREAD,
+	/* Delta Chat's encrypted form, which hides every other header
+	   (Chat-Version too): a <uuid@localhost> Message-ID with
+	   multipart/encrypted, Subject "[...]" and To
+	   "hidden-recipients": ; */
+	COI_CHAT_REASON_DELTACHAT_ENCRYPTED,
+	/* Delta Chat's read receipt: a <uuid@localhost> Message-ID with
+	   multipart/report; report-type=disposition-notification */
+	COI_CHAT_REASON_DELTACHAT_RECEIPT,
+	/* A Secure-Join header (Delta Chat's QR-code handshake) */
+	COI_CHAT_REASON_SECURE_JOIN,
+	/* An Autocrypt-Setup-Message header */
+	COI_CHAT_REASON_AUTOCRYPT_SETUP,
 };
 
 /* The raw (unfolded) header values the classifier looks at; NULL where the
@@ -31,14 +43,21 @@ struct coi_detect_headers {
 	   (at most COI_DETECT_ADDRESS_VALUE_MAX bytes of each) */
 	const char *to;
 	const char *cc;
+	/* for Delta Chat's protocol mail (see enum coi_chat_reason); the
+	   first two cut like To and Cc */
+	const char *content_type;
+	const char *subject;
+	const char *secure_join;
+	const char *autocrypt_setup_message;
 	/* every From header's value in order, the first being from (at most
 	   COI_SENDERS_MAX of coi-address.h); not created if the values were
 	   not read by coi_deliver_get_headers() */
 	ARRAY_TYPE(const_string) from_all;
 };
 
-/* To and Cc values are cut to this many bytes: the thread index keeps only
-   a few of their addresses, and a hostile header must not cost more. */
+/* To, Cc, Content-Type and Subject values are cut to this many bytes: the
+   thread index keeps only a few addresses, the classifier looks at the
+   start of the others, and a hostile header must not cost more. */
 #define COI_DETECT_ADDRESS_VALUE_MAX 4096
 
 /* The header names above, NULL-terminated, for mailbox_header_lookup_init(). */
@@ -62,8 +81,9 @@ void coi_detect_parent_ids(const struct coi_detect_headers *headers,
 /* The first valid id of the Message-ID value (without <>), or NULL. */
 const char *coi_detect_message_id(const struct coi_detect_headers *headers);
 
-/* "chat-version", "message-id", "references", "thread" or "none": the
-   values of the "reason" event field. */
+/* "chat-version", "message-id", "references", "thread",
+   "deltachat-encrypted", "deltachat-receipt", "secure-join",
+   "autocrypt-setup" or "none": the values of the "reason" event field. */
 const char *coi_chat_reason_to_str(enum coi_chat_reason reason);
 
 #endif

@@ -10,6 +10,17 @@
 #define MID COI_CHAT_REASON_MESSAGE_ID
 #define REF COI_CHAT_REASON_REFERENCES
 #define NONE COI_CHAT_REASON_NONE
+#define DCE COI_CHAT_REASON_DELTACHAT_ENCRYPTED
+#define DCR COI_CHAT_REASON_DELTACHAT_RECEIPT
+#define SJ COI_CHAT_REASON_SECURE_JOIN
+#define ASM COI_CHAT_REASON_AUTOCRYPT_SETUP
+
+#define DC_ID "<3b7a1f5e-8d2c-4a5e-9f1b-2c3d4e5f6a7b@localhost>"
+#define DC_ENC "multipart/encrypted;\r\n protocol=\"application/pgp-encrypted\";" \
+	" boundary=\"x\""
+#define DC_HIDDEN "\"hidden-recipients\": ;"
+#define MDN "multipart/report; report-type=disposition-notification;" \
+	" boundary=\"y\""
 
 static void test_coi_detect_rules(void)
 {
@@ -46,6 +57,67 @@ static void test_coi_detect_rules(void)
 		{ { .references = "<x@example.org> <chat$1@example.org>" }, NONE },
 		{ { .references = "\r\n\t<chat$1@example.org>" }, REF },
 		{ { .references = "<broken <chat$1@example.org>" }, NONE },
+		/* Delta Chat's encrypted form: everything else hidden */
+		{ { .message_id = DC_ID, .content_type = DC_ENC,
+		    .subject = "[...]", .to = DC_HIDDEN }, DCE },
+		{ { .message_id = "<3B7A1F5E-8D2C-4A5E-9F1B-2C3D4E5F6A7B@LocalHost>",
+		    .content_type = "Multipart/Encrypted; "
+		    "Protocol=\"Application/PGP-Encrypted\"",
+		    .subject = " [...] ", .to = " \"hidden-recipients\":;" },
+		  DCE },
+		/* ... and not: each part missing or different */
+		{ { .content_type = DC_ENC, .subject = "[...]",
+		    .to = DC_HIDDEN }, NONE },
+		{ { .message_id = "<1234@example.org>", .content_type = DC_ENC,
+		    .subject = "[...]", .to = DC_HIDDEN }, NONE },
+		{ { .message_id = "<3b7a1f5e-8d2c-4a5e-9f1b@localhost>",
+		    .content_type = DC_ENC, .subject = "[...]",
+		    .to = DC_HIDDEN }, NONE },
+		{ { .message_id = "<3b7a1f5e-8d2c-4a5e-9f1b-2c3d4e5f6a7b"
+		    "@localhost.example.org>", .content_type = DC_ENC,
+		    .subject = "[...]", .to = DC_HIDDEN }, NONE },
+		{ { .message_id = DC_ID, .subject = "[...]", .to = DC_HIDDEN },
+		  NONE },
+		{ { .message_id = DC_ID, .content_type = "multipart/encrypted",
+		    .subject = "[...]", .to = DC_HIDDEN }, NONE },
+		{ { .message_id = DC_ID, .content_type = "multipart/mixed; "
+		    "protocol=\"application/pgp-encrypted\"",
+		    .subject = "[...]", .to = DC_HIDDEN }, NONE },
+		{ { .message_id = DC_ID, .content_type = DC_ENC,
+		    .to = DC_HIDDEN }, NONE },
+		{ { .message_id = DC_ID, .content_type = DC_ENC,
+		    .subject = "...", .to = DC_HIDDEN }, NONE },
+		{ { .message_id = DC_ID, .content_type = DC_ENC,
+		    .subject = "[...]" }, NONE },
+		{ { .message_id = DC_ID, .content_type = DC_ENC,
+		    .subject = "[...]", .to = "bob@example.org" }, NONE },
+		{ { .message_id = DC_ID, .content_type = DC_ENC,
+		    .subject = "[...]",
+		    .to = "\"hidden-recipients\": bob@example.org;" }, NONE },
+		{ { .message_id = DC_ID, .content_type = DC_ENC,
+		    .subject = "[...]", .to = "\"other\": ;" }, NONE },
+		/* Thunderbird's protected headers: mail */
+		{ { .message_id = "<a1b2c3d4-1111-2222-3333-444455556666"
+		    "@example.org>", .content_type = DC_ENC,
+		    .subject = "...", .to = "Bob <bob@example.org>" }, NONE },
+		/* Delta Chat's read receipt */
+		{ { .message_id = DC_ID, .content_type = MDN }, DCR },
+		{ { .message_id = DC_ID, .content_type = "multipart/report; "
+		    "report-type=\"Disposition-Notification\"" }, DCR },
+		{ { .message_id = "<1234@example.org>", .content_type = MDN },
+		  NONE },
+		{ { .message_id = DC_ID, .content_type = "multipart/report; "
+		    "report-type=delivery-status" }, NONE },
+		{ { .message_id = DC_ID, .content_type = "text/plain" }, NONE },
+		{ { .message_id = DC_ID, .content_type = "" }, NONE },
+		{ { .message_id = DC_ID, .content_type = ";;;==" }, NONE },
+		/* visible protocol headers */
+		{ { .secure_join = "vc-request" }, SJ },
+		{ { .secure_join = "" }, SJ },
+		{ { .autocrypt_setup_message = "v1" }, ASM },
+		/* Chat-Version first */
+		{ { .chat_version = "1.0", .secure_join = "vg-member-added" },
+		  CV },
 		/* In-Reply-To alone is the thread rule's business */
 		{ { .in_reply_to = "<chat$1@example.org>" }, NONE },
 		{ { .message_id = "<a@b>", .references = "<c@d>" }, NONE },

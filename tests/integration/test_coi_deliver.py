@@ -751,3 +751,63 @@ def test_dovecot_lda_files_chat(server, user):
                        env=tool_env())
     assert r.returncode == 0, r.stderr
     assert where(server, user, msgid) == [("COI/Chats", {CHAT})]
+
+
+# -- Delta Chat's protocol mail without Chat-Version (issue 13 item 1) ------
+
+def deltachat_mail(kind, sender="alice@example.org"):
+    """(Message-ID, bytes) of what the server sees of a Delta Chat message
+    of kind: "encrypted" (its header-protected form), "receipt" (an
+    unencrypted read receipt) or "securejoin" (a visible Secure-Join);
+    "thunderbird" is classic encrypted mail, which is not chat."""
+    uid = f"{time.time_ns():032x}"
+    uuid = f"{uid[:8]}-{uid[8:12]}-4{uid[13:16]}-a{uid[17:20]}-{uid[20:32]}"
+    msgid = f"<{uuid}@localhost>"
+    head = [f"From: {sender}", f"Message-ID: {msgid}",
+            "Date: Tue, 24 Nov 2026 12:00:00 +0000", "MIME-Version: 1.0"]
+    if kind == "encrypted":
+        head += ['To: "hidden-recipients": ;', "Subject: [...]",
+                 'Content-Type: multipart/encrypted; '
+                 'protocol="application/pgp-encrypted"; boundary="b"']
+        body = ("--b\r\nContent-Type: application/pgp-encrypted\r\n\r\n"
+                "Version: 1\r\n--b\r\nContent-Type: application/"
+                "octet-stream\r\n\r\n-----BEGIN PGP MESSAGE-----\r\nx\r\n"
+                "-----END PGP MESSAGE-----\r\n--b--\r\n")
+    elif kind == "receipt":
+        head += ["To: bob@example.org", "Subject: Receipt Notification",
+                 "Content-Type: multipart/report; "
+                 "report-type=disposition-notification; boundary=\"r\""]
+        body = ("--r\r\nContent-Type: text/plain\r\n\r\nread\r\n--r\r\n"
+                "Content-Type: message/disposition-notification\r\n\r\n"
+                "Original-Message-ID: <x@localhost>\r\nDisposition: "
+                "manual-action/MDN-sent-automatically; displayed\r\n"
+                "--r--\r\n")
+    elif kind == "securejoin":
+        head += ["To: bob@example.org", "Subject: Secure-Join",
+                 "Secure-Join: vc-request", "Content-Type: text/plain"]
+        body = "Secure-Join: vc-request\r\n"
+    else:
+        assert kind == "thunderbird"
+        msgid = f"<{uuid}@example.org>"
+        head[1] = f"Message-ID: {msgid}"
+        head += ["To: Bob <bob@example.org>", "Subject: ...",
+                 'Content-Type: multipart/encrypted; '
+                 'protocol="application/pgp-encrypted"; boundary="b"']
+        body = "--b\r\n\r\nx\r\n--b--\r\n"
+    return msgid, ("\r\n".join(head) + "\r\n\r\n" + body).encode()
+
+
+@pytest.mark.parametrize("kind,expected", [
+    ("encrypted", [("COI/Chats", {CHAT})]),
+    ("receipt", [("COI/Chats", {CHAT})]),
+    ("securejoin", [("COI/Chats", {CHAT})]),
+    ("thunderbird", [("INBOX", set())]),
+])
+def test_deltachat_protocol_mail(server, user, kind, expected):
+    """Delta Chat's mail that carries no Chat-Version is chat where the
+    server can tell (docs/admin-guide.md, Classification); classic
+    encrypted mail stays mail."""
+    enable_coi(server, user, "active")
+    msgid, msg = deltachat_mail(kind)
+    deliver(server, user, msg)
+    assert where(server, user, msgid) == expected
