@@ -307,7 +307,7 @@ static void test_webpush_subscription_limits(void)
 	       strlen(VALID) - 2)
 		str_append_c(json, 'x');
 	str_append(json, "\",");
-	str_append(json, VALID + 1);
+	str_append(json, &VALID[1]);
 	test_assert(str_len(json) <= WEBPUSH_SUBSCRIPTION_MAX_SIZE);
 	while (str_len(json) < WEBPUSH_SUBSCRIPTION_MAX_SIZE)
 		str_append_c(json, ' ');
@@ -381,14 +381,14 @@ static void test_webpush_subscription_write(void)
 		sub2->validated && sub2->created == 915148800);
 	str_truncate(str2, 0);
 	str_append(str2, "{\"created\":\"yesterday\",\"validated\":false,");
-	str_append(str2, VALID + 1);
+	str_append(str2, &VALID[1]);
 	test_assert(webpush_subscription_parse(pool, str_data(str2),
 		str_len(str2), WEBPUSH_SUBSCRIPTION_PARSE_FLAG_STORED, &sub2,
 		&error) < 0 && strstr(error, "created: not RFC 3339") != NULL);
 	str_truncate(str2, 0);
 	str_append(str2, "{\"created\":\"2019-10-16T16:14:17+00:00\","
 		   "\"validated\":\"no\",");
-	str_append(str2, VALID + 1);
+	str_append(str2, &VALID[1]);
 	test_assert(webpush_subscription_parse(pool, str_data(str2),
 		str_len(str2), WEBPUSH_SUBSCRIPTION_PARSE_FLAG_STORED, &sub2,
 		&error) < 0 &&
