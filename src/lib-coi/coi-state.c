@@ -103,8 +103,8 @@ struct coi_state_transaction {
 	unsigned int counters[COI_STATE_KIND_COUNT];
 	/* what the log names when the commit fails: the kind last set */
 	enum coi_state_kind kind;
-	/* bit (1 << kind): a kind given a value, or changed at all */
-	uint32_t kinds_set, kinds_changed;
+	/* bit (1 << kind): a kind changed */
+	uint32_t kinds_changed;
 	/* the snapshot was invalidated before the commit, and must be
 	   again after it */
 	bool invalidated;
@@ -448,9 +448,17 @@ coi_state_lookup_state(struct coi_state *state, enum coi_state_kind kind,
 		       const char *name, const char **value_r,
 		       const char **error_r);
 
+/* The kinds a snapshot holds: those a delivery decides by. The thread
+   index and its peers are written by every chat and read only for chat
+   and replies, which go to the dict anyway: their writes never touch the
+   list index. */
+#define COI_STATE_SNAPSHOT_KINDS \
+	((1U << COI_STATE_CONFIG) | (1U << COI_STATE_BLOCKED) | \
+	 (1U << COI_STATE_CONTACT))
+
 /* Take a new snapshot of the state, after read found none valid: every
-   config value, and which kinds are empty. Nothing is stored if a listing
-   fails or the values do not fit. */
+   config value, and which of the snapshot's kinds are empty. Nothing is
+   stored if a listing fails or the values do not fit. */
 static void coi_state_snapshot_take(struct coi_state_read *read)
 {
 	struct coi_state *state = read->state;
@@ -464,6 +472,8 @@ static void coi_state_snapshot_take(struct coi_state_read *read)
 	i_zero(&snapshot);
 	snapshot.generation = read->snapshot.generation;
 	for (kind = 0; kind < COI_STATE_KIND_COUNT; kind++) {
+		if ((COI_STATE_SNAPSHOT_KINDS & (1U << kind)) == 0)
+			continue;
 		iter = coi_state_iter_init_flags(state, kind,
 			kind == COI_STATE_CONFIG ? 0 :
 			DICT_ITERATE_FLAG_NO_VALUE);
@@ -740,8 +750,6 @@ void coi_state_set(struct coi_state_transaction *trans,
 	}
 	trans->kind = kind;
 	trans->kinds_changed |= 1U << kind;
-	if (value != NULL)
-		trans->kinds_set |= 1U << kind;
 	key = coi_state_key(state, kind, name);
 	if (value != NULL)
 		dict_set(trans->trans, key, value);
@@ -756,32 +764,13 @@ unsigned int *coi_state_transaction_counter(struct coi_state_transaction *trans,
 	return &trans->counters[kind];
 }
 
-/* Can the commit make the snapshot wrong? Any write of the kinds a
-   delivery decides by (the configuration, the block list, the contacts)
-   can: those are rare, and are always invalidated. For the thread index
-   and its peers, which every chat writes, only a value set in a kind the
-   snapshot calls empty can; a snapshot that is wrong about them (a race
-   with another reader) only costs the thread rule one reply, never a
-   block. A removal of a thread slot cannot: "not empty" only costs a
-   lookup. */
-#define COI_STATE_DECIDING_KINDS \
-	((1U << COI_STATE_CONFIG) | (1U << COI_STATE_BLOCKED) | \
-	 (1U << COI_STATE_CONTACT))
+/* Can the commit make the snapshot wrong? Any write of the kinds the
+   snapshot holds can: those are rare, and are always invalidated. */
 static bool coi_state_snapshot_affected(struct coi_state_transaction *trans)
 {
-	struct coi_state *state = trans->state;
-	struct coi_snapshot snapshot;
-
 	/* no process takes a snapshot of a file dict */
-	if (str_begins(coi_state_uri(state), "file:"))
-		return FALSE;
-	if ((trans->kinds_changed & COI_STATE_DECIDING_KINDS) != 0)
-		return TRUE;
-	if (trans->kinds_set == 0)
-		return FALSE;
-	return coi_snapshot_read(state->user, state->event,
-				 coi_state_source(state), &snapshot) <= 0 ||
-		(snapshot.empty_kinds & trans->kinds_set) != 0;
+	return (trans->kinds_changed & COI_STATE_SNAPSHOT_KINDS) != 0 &&
+		!str_begins(coi_state_uri(trans->state), "file:");
 }
 
 /* Invalidate the snapshot before a commit that affects it, so that a
@@ -857,9 +846,7 @@ coi_state_commit_callback(const struct dict_commit_result *result,
 		e_error(ctx->event, "%s", coi_state_error(ctx->kind, "Writing",
 							  result->error));
 	}
-	/* the user waits for this in its deinit (coi_state_free()); async
-	   commits are the thread index's (see
-	   coi_state_snapshot_affected()) */
+	/* the user waits for this in its deinit (coi_state_free()) */
 	if (ctx->invalidated)
 		coi_state_snapshot_after_commit(ctx->user, ctx->event);
 	event_unref(&ctx->event);

@@ -567,8 +567,11 @@ def test_one_sender_cannot_evict_the_index(backend_server):
                       bob_id) == [("INBOX", {CHAT})]
     # Mallory sent chat, so she is a peer: her own replies count, and
     # nobody else's
+    # (seen failing about one full run in three: the errors logged for the
+    # user say why, e.g. a thread write the dict refused)
     assert reply_from(backend_server, user, "mallory@evil.example",
-                      bob_id) == [("INBOX", {CHAT})]
+                      bob_id) == [("INBOX", {CHAT})], \
+        backend_server.log_lines_matching(rf"\({user}\).*(Error|Warning)")
     assert reply_from(backend_server, user, "carol@example.net",
                       bob_id) == [("INBOX", set())]
 
