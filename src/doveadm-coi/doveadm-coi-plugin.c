@@ -447,4 +447,5 @@ void doveadm_coi_plugin_init(struct module *module ATTR_UNUSED)
 void doveadm_coi_plugin_deinit(void)
 {
 	coi_address_deinit();
+	coi_user_deinit_process();
 }
