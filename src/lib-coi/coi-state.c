@@ -330,15 +330,13 @@ static uint32_t coi_state_source(struct coi_state *state)
 	return state->source;
 }
 
-/* Do reads try the snapshot? Not with coi_state_snapshot = no, and not on
-   a file dict: that is read in this process, without a round trip to save,
-   and it is a file an admin may restore or edit, which no snapshot would
-   notice (and so writes to it need not invalidate one). */
-static bool coi_state_snapshot_used(struct coi_state *state)
+/* No process takes a snapshot of a file dict: that is read in the process
+   itself, without a round trip to save, and it is a file an admin may
+   restore or edit, which no snapshot would notice (so writes to it need
+   not invalidate one either). */
+static bool coi_state_in_file_dict(struct coi_state *state)
 {
-	if (state->snapshot && str_begins(coi_state_uri(state), "file:"))
-		state->snapshot = FALSE;
-	return state->snapshot;
+	return str_begins(coi_state_uri(state), "file:");
 }
 
 /*
@@ -419,7 +417,8 @@ static void coi_state_read_snapshot(struct coi_state_read *read)
 	const char *str;
 
 	if (read->snapshot_ret == COI_STATE_NOT_READ) {
-		read->snapshot_ret = !coi_state_snapshot_used(state) ? -1 :
+		read->snapshot_ret =
+			!state->snapshot || coi_state_in_file_dict(state) ? -1 :
 			coi_snapshot_read(state->user, state->event,
 					  coi_state_source(state),
 					  &read->snapshot);
@@ -482,7 +481,8 @@ static void coi_state_snapshot_take(struct coi_state_read *read)
 		if (kind != COI_STATE_CONFIG && iter->iter != NULL &&
 		    *state->uri != '\0')
 			dict_iterate_set_limit(iter->iter, 1);
-		if ((name = coi_state_iter_next(iter)) == NULL)
+		if ((name = coi_state_iter_next(iter)) == NULL &&
+		    kind != COI_STATE_CONFIG)
 			snapshot.empty_kinds |= 1U << kind;
 		for (; name != NULL && kind == COI_STATE_CONFIG;
 		     name = coi_state_iter_next(iter)) {
@@ -508,7 +508,6 @@ static void coi_state_snapshot_take(struct coi_state_read *read)
 		if (ret > 0) {
 			fits = fits && coi_snapshot_add_value(&snapshot,
 				COI_STATE_CONTACTS_INDEXED, value);
-			snapshot.empty_kinds &= ~(1U << COI_STATE_CONFIG);
 		}
 	}
 	if (fits)
@@ -768,9 +767,8 @@ unsigned int *coi_state_transaction_counter(struct coi_state_transaction *trans,
    snapshot holds can: those are rare, and are always invalidated. */
 static bool coi_state_snapshot_affected(struct coi_state_transaction *trans)
 {
-	/* no process takes a snapshot of a file dict */
 	return (trans->kinds_changed & COI_STATE_SNAPSHOT_KINDS) != 0 &&
-		!str_begins(coi_state_uri(trans->state), "file:");
+		!coi_state_in_file_dict(trans->state);
 }
 
 /* Invalidate the snapshot before a commit that affects it, so that a

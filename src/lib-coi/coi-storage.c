@@ -220,6 +220,20 @@ static void coi_maildir_guid_preload(struct mailbox *box)
 	(void)mailbox_get_metadata(box, MAILBOX_METADATA_GUID, &metadata);
 }
 
+/* A chat meant for Chats goes to the INBOX instead: logged once, as the
+   event admins count. */
+static void
+coi_chat_fallback(struct coi_user *cuser, const char *mailbox,
+		  const char *error)
+{
+	e_error(event_create_passthrough(cuser->event)->
+		set_name("coi_chat_fallback")->
+		add_str("mailbox", mailbox)->
+		add_str("error", error)->event(),
+		"Cannot file chat into %s, delivering to INBOX instead: %s",
+		mailbox, error);
+}
+
 static int coi_mailbox_copy(struct mail_save_context *ctx, struct mail *mail)
 {
 	struct mailbox *box = ctx->transaction->box;
@@ -271,12 +285,7 @@ static int coi_mailbox_copy(struct mail_save_context *ctx, struct mail *mail)
 			mail_storage_set_error(box->storage,
 					       MAIL_ERROR_NOTPOSSIBLE, errstr);
 		}
-		e_error(event_create_passthrough(cuser->event)->
-			set_name("coi_chat_fallback")->
-			add_str("mailbox", box->vname)->
-			add_str("error", errstr)->event(),
-			"Cannot file chat into %s, delivering to INBOX "
-			"instead: %s", box->vname, errstr);
+		coi_chat_fallback(cuser, box->vname, errstr);
 	}
 	return -1;
 }
@@ -579,16 +588,9 @@ static int coi_mailbox_open(struct mailbox *box)
 	if (!delivery->chats_failed) {
 		/* once per delivery (Sieve's fileinto, its implicit keep
 		   and lib-lda's own save may each try) */
-		const char *internal =
-			mailbox_get_last_internal_error(box, NULL);
-
 		delivery->chats_failed = TRUE;
-		e_error(event_create_passthrough(cuser->event)->
-			set_name("coi_chat_fallback")->
-			add_str("mailbox", cuser->chats)->
-			add_str("error", internal)->event(),
-			"Cannot file chat into %s, delivering to INBOX "
-			"instead: %s", cuser->chats, internal);
+		coi_chat_fallback(cuser, cuser->chats,
+				  mailbox_get_last_internal_error(box, NULL));
 	}
 	mail_storage_set_error(box->storage, MAIL_ERROR_NOTPOSSIBLE, errstr);
 	return -1;
